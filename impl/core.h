@@ -1,0 +1,90 @@
+/* core.h: what every part of teardown_ref shares: the interpreter lifetime and its exit flag,
+ * attach tracking for native threads, process-wide counters, fault selection, small helpers.
+ *
+ * Rule of the whole extension: a native thread touches Python only between tr_attach() and
+ * tr_detach(), and tr_attach() refuses once the lifetime's exit flag is set. */
+#ifndef TR_CORE_H
+#define TR_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#if PY_VERSION_HEX < 0x030A0000
+/* 3.9 lacks these two; same semantics as CPython 3.10's. */
+static inline PyObject *Py_NewRef(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
+{
+    Py_INCREF(value);
+    int rc = PyModule_AddObject(module, name, value);
+    if (rc < 0) {
+        Py_DECREF(value);
+    }
+    return rc;
+}
+#endif
+
+/* One interpreter lifetime (module exec to Py_Finalize). The atexit callback sets `exiting`.
+ * Refcounted: a thread detached at exit keeps its own lifetime, so it never sees the cleared
+ * flag of a later lifetime (embedders that initialize the interpreter again). */
+typedef struct tr_life {
+    atomic_int refs;
+    atomic_int exiting;
+} tr_life;
+
+tr_life *tr_life_new(void);                 /* NULL on ENOMEM */
+void tr_life_ref(tr_life *life);
+void tr_life_unref(tr_life *life);
+bool tr_life_exiting(tr_life *life);        /* exit flag only: no Python call, safe unattached */
+bool tr_life_exiting_attached(tr_life *life); /* exit flag or Py_IsFinalizing(); caller attached */
+
+/* Process-wide counters exposed by teardown_ref.stats(). */
+typedef struct {
+    atomic_long tools;        /* ScriptedTool/Bash objects alive */
+    atomic_long workers;      /* private-loop worker threads not yet joined (or exited, if detached) */
+    atomic_long pool_threads; /* pool threads not yet joined (or exited, if detached) */
+    atomic_long open_loops;   /* asyncio loops created by workers and not closed */
+    atomic_long inflight;     /* callbacks invoked and not finished */
+    atomic_long handoffs;     /* detached shutdown threads still running */
+    atomic_long executions;   /* executions submitted and not finished (abandoned ones included) */
+} tr_counters;
+extern tr_counters tr_stats;
+
+/* Attach tracking. A thread-local depth of our own, not PyGILState_Check(), which answers 1 for
+ * every thread once a subinterpreter exists. */
+bool tr_attach(tr_life *life);     /* attach a native thread; false (not attached) once exiting */
+void tr_detach(void);
+void tr_enter_python(void);        /* mark a thread that entered from Python (it holds the GIL) */
+void tr_leave_python(void);
+bool tr_is_attached(void);
+/* Release the GIL around a blocking wait if this thread holds it; no-op otherwise. */
+typedef struct { PyThreadState *saved; int depth; } tr_unattached;
+tr_unattached tr_release_gil(void);
+void tr_reacquire_gil(tr_unattached token);
+
+/* Spawn a native thread with every signal blocked (signals belong to the main thread) and a
+ * name visible in /proc (<= 15 chars). Returns 0 or an errno value. */
+int tr_spawn(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name);
+
+/* Monotonic deadlines for condition variables created with tr_cond_init. */
+void tr_cond_init(pthread_cond_t *cond);
+struct timespec tr_deadline_after(double seconds);
+bool tr_deadline_passed(const struct timespec *deadline);
+
+/* Growable byte buffer. */
+typedef struct { char *data; size_t len, cap; } tr_buf;
+int tr_buf_append(tr_buf *buf, const char *data, size_t len);  /* 0, or -1 on ENOMEM */
+int tr_buf_printf(tr_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tr_buf_free(tr_buf *buf);
+char *tr_strndup(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,317 @@
+/* ploop.c: the private-loop worker thread. */
+#include "ploop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "loopcall.h"
+
+struct tr_ploop {
+    atomic_int refs;
+    tr_life *life;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int efd; /* -1 once the worker closed it; written and closed under mu */
+    tr_call *head, *tail;
+    bool closing;
+    bool exited;   /* the worker function returned (or is about to) */
+    bool joining;  /* one thread claimed the pthread_join */
+    bool joined;
+    bool detached;
+    /* loop thread only, attached */
+    PyObject *loop;
+    PyObject *tasks; /* set of in-flight tasks: the cancellation targets */
+};
+
+#define PLOOP_CAPSULE "teardown_ref.ploop"
+
+void tr_ploop_ref(tr_ploop *pl) { atomic_fetch_add(&pl->refs, 1); }
+
+void tr_ploop_unref(tr_ploop *pl)
+{
+    if (atomic_fetch_sub(&pl->refs, 1) != 1) {
+        return;
+    }
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->cv);
+    tr_life_unref(pl->life);
+    free(pl);
+}
+
+/* Caller holds pl->mu. */
+static void wake_locked(tr_ploop *pl)
+{
+    if (pl->efd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(pl->efd, &one, sizeof(one));
+        (void)n; /* EAGAIN means the counter is already non-zero: the worker wakes anyway */
+    }
+}
+
+static tr_call *take_queue(tr_ploop *pl, bool *closing)
+{
+    pthread_mutex_lock(&pl->mu);
+    tr_call *calls = pl->head;
+    pl->head = pl->tail = NULL;
+    *closing = pl->closing;
+    pthread_mutex_unlock(&pl->mu);
+    return calls;
+}
+
+static void reject_all(tr_call *calls)
+{
+    while (calls != NULL) {
+        tr_call *next = calls->next;
+        tr_call_fail(calls, 1, "tool is closing; call not started");
+        tr_call_unref(calls);
+        calls = next;
+    }
+}
+
+/* Loop thread, attached. Returns 0, or -1 with an exception set. */
+static int maybe_stop(tr_ploop *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    bool closing = pl->closing;
+    pthread_mutex_unlock(&pl->mu);
+    if (!closing || PySet_GET_SIZE(pl->tasks) > 0) {
+        return 0;
+    }
+    PyObject *r = PyObject_CallMethod(pl->loop, "stop", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Cancel every in-flight task. Returns 0, or -1 with an exception set. */
+static int cancel_tasks(tr_ploop *pl)
+{
+    PyObject *snapshot = PySequence_List(pl->tasks);
+    if (snapshot == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snapshot); i++) {
+        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(snapshot, i), "cancel", NULL);
+        if (r == NULL) {
+            Py_DECREF(snapshot);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(snapshot);
+    return 0;
+}
+
+/* The eventfd is readable: start queued calls, or reject them and cancel when closing. */
+static PyObject *drain(PyObject *capsule, PyObject *Py_UNUSED(arg))
+{
+    tr_ploop *pl = PyCapsule_GetPointer(capsule, PLOOP_CAPSULE);
+    if (pl == NULL) {
+        return NULL;
+    }
+    uint64_t count;
+    ssize_t n = read(pl->efd, &count, sizeof(count));
+    (void)n; /* EAGAIN: a spurious wake-up, the queue tells what to do */
+    bool closing;
+    tr_call *calls = take_queue(pl, &closing);
+    if (closing) {
+        reject_all(calls);
+        if (cancel_tasks(pl) < 0) {
+            return NULL;
+        }
+        if (maybe_stop(pl) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    while (calls != NULL) {
+        tr_call *call = calls;
+        calls = call->next;
+        call->host = pl;
+        PyObject *task = tr_loopcall_start(call, pl->loop);
+        int rc = task ? PySet_Add(pl->tasks, task) : 0;
+        Py_XDECREF(task);
+        tr_call_unref(call);
+        if (rc < 0) {
+            reject_all(calls);
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef drain_def = {"_drain", drain, METH_NOARGS, NULL};
+
+void tr_ploop_task_done(tr_ploop *pl, PyObject *task)
+{
+    if (PySet_Discard(pl->tasks, task) < 0 || maybe_stop(pl) < 0) {
+        PyErr_WriteUnraisable(task);
+    }
+}
+
+/* Loop thread, attached: create the loop, run it until closing and idle, close it. Any
+ * failure is reported as unraisable; queued calls are then rejected by the caller. */
+static void run_loop(tr_ploop *pl)
+{
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    PyObject *capsule = NULL, *drain_fn = NULL, *r = NULL;
+    pl->tasks = PySet_New(NULL);
+    pl->loop = asyncio && pl->tasks ? PyObject_CallMethod(asyncio, "new_event_loop", NULL) : NULL;
+    if (pl->loop == NULL) {
+        goto done;
+    }
+    atomic_fetch_add(&tr_stats.open_loops, 1);
+    capsule = PyCapsule_New(pl, PLOOP_CAPSULE, NULL);
+    drain_fn = capsule ? PyCFunction_New(&drain_def, capsule) : NULL;
+    r = drain_fn ? PyObject_CallMethod(pl->loop, "add_reader", "iO", pl->efd, drain_fn) : NULL;
+    if (r != NULL) {
+        Py_DECREF(r);
+        r = PyObject_CallMethod(pl->loop, "run_forever", NULL);
+    }
+    if (r == NULL) {
+        PyErr_WriteUnraisable(pl->loop);
+    }
+    Py_XDECREF(r);
+    /* Unreachable unless run_forever failed: tasks still published are cancelled so that
+     * their calls complete before the loop goes away. */
+    if (PySet_GET_SIZE(pl->tasks) > 0 && cancel_tasks(pl) < 0) {
+        PyErr_WriteUnraisable(pl->loop);
+    }
+    r = PyObject_CallMethod(pl->loop, "remove_reader", "i", pl->efd);
+    Py_XDECREF(r);
+    r = PyObject_CallMethod(pl->loop, "close", NULL);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(pl->loop);
+    }
+    Py_XDECREF(r);
+    atomic_fetch_sub(&tr_stats.open_loops, 1);
+done:
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    Py_CLEAR(pl->loop);
+    Py_CLEAR(pl->tasks);
+    Py_XDECREF(drain_fn);
+    Py_XDECREF(capsule);
+    Py_XDECREF(asyncio);
+}
+
+static void *worker_main(void *arg)
+{
+    tr_ploop *pl = arg;
+    if (tr_attach(pl->life)) {
+        run_loop(pl);
+        tr_detach();
+    }
+    /* Never attached (exiting) or the loop ended: nothing still queued will run. */
+    pthread_mutex_lock(&pl->mu);
+    pl->closing = true;
+    tr_call *left = pl->head;
+    pl->head = pl->tail = NULL;
+    close(pl->efd);
+    pl->efd = -1;
+    pthread_mutex_unlock(&pl->mu);
+    reject_all(left);
+    pthread_mutex_lock(&pl->mu);
+    pl->exited = true;
+    if (pl->detached) {
+        atomic_fetch_sub(&tr_stats.workers, 1);
+    }
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    tr_ploop_unref(pl);
+    return NULL;
+}
+
+tr_ploop *tr_ploop_start(tr_life *life)
+{
+    tr_ploop *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL) {
+        return NULL;
+    }
+    atomic_init(&pl->refs, 2); /* the caller's and the worker's */
+    tr_life_ref(life);
+    pl->life = life;
+    pthread_mutex_init(&pl->mu, NULL);
+    tr_cond_init(&pl->cv);
+    pl->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int err = pl->efd < 0 ? errno : tr_spawn(&pl->thread, worker_main, pl, "tr-loop");
+    if (err != 0) {
+        if (pl->efd >= 0) {
+            close(pl->efd);
+        }
+        pthread_mutex_destroy(&pl->mu);
+        pthread_cond_destroy(&pl->cv);
+        tr_life_unref(life);
+        free(pl);
+        errno = err;
+        return NULL;
+    }
+    atomic_fetch_add(&tr_stats.workers, 1);
+    return pl;
+}
+
+void tr_ploop_submit(tr_ploop *pl, tr_call *call)
+{
+    pthread_mutex_lock(&pl->mu);
+    if (pl->closing) {
+        pthread_mutex_unlock(&pl->mu);
+        tr_call_fail(call, 1, "tool is closing; call not started");
+        return;
+    }
+    tr_call_ref(call);
+    call->next = NULL;
+    if (pl->tail != NULL) {
+        pl->tail->next = call;
+    } else {
+        pl->head = call;
+    }
+    pl->tail = call;
+    wake_locked(pl);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+void tr_ploop_close(tr_ploop *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->closing = true;
+    wake_locked(pl);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+void tr_ploop_join(tr_ploop *pl)
+{
+    tr_ploop_close(pl);
+    pthread_mutex_lock(&pl->mu);
+    if (!pl->joining) {
+        pl->joining = true;
+        pthread_mutex_unlock(&pl->mu);
+        pthread_join(pl->thread, NULL);
+        atomic_fetch_sub(&tr_stats.workers, 1);
+        pthread_mutex_lock(&pl->mu);
+        pl->joined = true;
+        pthread_cond_broadcast(&pl->cv);
+    }
+    while (!pl->joined) {
+        pthread_cond_wait(&pl->cv, &pl->mu);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+void tr_ploop_detach(tr_ploop *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->closing = true;
+    if (!pl->joining && !pl->detached) {
+        pl->detached = true;
+        pthread_detach(pl->thread);
+        if (pl->exited) {
+            atomic_fetch_sub(&tr_stats.workers, 1);
+        }
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+bool tr_ploop_is_current(tr_ploop *pl) { return pthread_equal(pl->thread, pthread_self()); }

@@ -1,0 +1,92 @@
+"""teardown_ref at interpreter exit: module-level tools torn down by Py_Finalize.
+
+Each run is a fresh interpreter under -X dev -W error::ResourceWarning; success is exit status
+0 with an empty stderr (no crash, no `Fatal Python error`, no warning, no `Exception ignored`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from ref_support import run_python
+
+EXIT_RUNS = 10
+
+CLEAN_EXIT = """
+import asyncio, teardown_ref
+async def quick(params, stdin):
+    await asyncio.sleep(0)
+    return "ok"
+tool = teardown_ref.ScriptedTool("clean")
+tool.add_tool("quick", "", quick)
+bash = teardown_ref.Bash(custom_builtins={"quick": lambda ctx: "ok"})
+assert tool.execute_sync("quick").stdout == "ok"
+assert bash.execute_sync("quick | cat").stdout == "ok"
+"""
+
+ABANDONED_EXIT = """
+import asyncio, teardown_ref
+async def long(*args):
+    await asyncio.sleep(30)
+    return "never"
+tool = teardown_ref.ScriptedTool("abandoned", timeout_seconds=0.05)
+tool.add_tool("long", "", long)
+bash = teardown_ref.Bash(custom_builtins={"long": long}, timeout_seconds=0.05)
+assert tool.execute_sync("long").error == "timeout"
+assert bash.execute_sync("long").error == "timeout"
+assert teardown_ref.stats()["inflight"] == 2
+"""
+
+# A daemon thread still calling in while the interpreter exits.
+DAEMON_AT_EXIT = """
+import threading, teardown_ref
+bash = teardown_ref.Bash(custom_builtins={"q": lambda ctx: "ok"})
+def spin():
+    while True:
+        bash.execute_sync("q")
+threading.Thread(target=spin, daemon=True).start()
+bash.execute_sync("q")
+"""
+
+# The exit flag is visible to Python code that runs after atexit callbacks registered earlier.
+EXIT_FLAG = """
+import atexit, teardown_ref
+atexit.register(lambda: print("flag", teardown_ref.interpreter_at_exit()))
+print("alive", teardown_ref.interpreter_at_exit())
+"""
+
+
+@pytest.mark.parametrize(
+    "script",
+    [CLEAN_EXIT, ABANDONED_EXIT, DAEMON_AT_EXIT],
+    ids=["clean", "abandoned", "daemon-thread"],
+)
+def test_module_level_tool_exits_cleanly(script):
+    failures = []
+    for run in range(EXIT_RUNS):
+        proc = run_python(script)
+        if proc.returncode != 0 or proc.stderr:
+            failures.append(f"run {run}: rc={proc.returncode} stderr={proc.stderr[-2000:]!r}")
+    assert not failures, f"{len(failures)}/{EXIT_RUNS} exits failed:\n" + "\n".join(failures)
+
+
+def test_first_call_in_a_fresh_interpreter_finishes():
+    proc = run_python(
+        "import teardown_ref\n"
+        "t = teardown_ref.ScriptedTool('first')\n"
+        "t.add_tool('hi', '', lambda p, s: 'hi')\n"
+        "print(t.execute_sync('hi').stdout)\n"
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
+
+
+def test_exit_flag_is_set_by_atexit():
+    # atexit runs callbacks last-registered first: ours (registered at import) runs after the
+    # lambda, so the lambda still sees False; the flag is set for everything after.
+    proc = run_python(EXIT_FLAG)
+    assert proc.stdout == "alive False\nflag False\n", proc
+    proc = run_python(
+        "import atexit\n"
+        "atexit.register(lambda: print('flag', teardown_ref.interpreter_at_exit()))\n"
+        "import teardown_ref\n"
+    )
+    assert proc.stdout == "flag True\n", proc
