@@ -12,7 +12,7 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 SOURCES := pyproject.toml setup.py $(wildcard impl/*.c impl/*.h) $(shell find harness -name '*.py' -o -name '*.c' -o -name '*.h' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: all install test lint audit clean
+.PHONY: all install tools test lint audit clean
 
 all: install
 
@@ -28,14 +28,18 @@ $(VENV)/.installed: $(VENV)/.tools $(SOURCES)
 
 install: $(VENV)/.installed
 
+# Native stacks for hang reports: eu-stack (elfutils) first, gdb as the fallback.
+tools:
+	@command -v eu-stack >/dev/null || (apt-get update -qq && apt-get install -y -qq elfutils gdb >/dev/null)
+
 lint: $(VENV)/.tools
 	$(VPY) -m ruff check harness tests scenarios setup.py
 	$(VPY) -m ruff format --check harness tests scenarios setup.py
 
-test: install lint
+test: install lint tools
 	$(VPY) -X dev -W error::ResourceWarning -m pytest $(PYTEST_ARGS)
 
-audit: install
+audit: install tools
 	$(VENV)/bin/teardown-audit audit
 
 clean:

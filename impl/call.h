@@ -40,6 +40,7 @@ typedef struct tr_call {
     int exit_code;
     tr_buf out, err;
     struct tr_call *next; /* queue link, owned by the queue holding it */
+    struct tr_call *inflight_prev, *inflight_next; /* a private loop's in-flight list */
 } tr_call;
 
 /* Returns a call with one reference, or NULL on ENOMEM. Copies the strings. */

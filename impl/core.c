@@ -1,6 +1,8 @@
 /* core.c: interpreter lifetime, attach tracking, thread spawning, deadlines, buffers. */
 #include "core.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,8 +18,29 @@ tr_life *tr_life_new(void)
     if (life != NULL) {
         atomic_init(&life->refs, 1);
         atomic_init(&life->exiting, 0);
+        pthread_mutex_init(&life->gate_mu, NULL);
+        tr_cond_init(&life->gate_cv);
     }
     return life;
+}
+
+void tr_life_begin_exit(tr_life *life)
+{
+    pthread_mutex_lock(&life->gate_mu);
+    atomic_store(&life->exiting, 1);
+    bool busy = life->in_gate > 0;
+    pthread_mutex_unlock(&life->gate_mu);
+    if (!busy) {
+        return;
+    }
+    struct timespec deadline = tr_deadline_after(TR_EXIT_GATE_SECONDS);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&life->gate_mu);
+    while (life->in_gate > 0 &&
+           pthread_cond_timedwait(&life->gate_cv, &life->gate_mu, &deadline) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&life->gate_mu);
+    Py_END_ALLOW_THREADS
 }
 
 void tr_life_ref(tr_life *life) { atomic_fetch_add(&life->refs, 1); }
@@ -25,6 +48,8 @@ void tr_life_ref(tr_life *life) { atomic_fetch_add(&life->refs, 1); }
 void tr_life_unref(tr_life *life)
 {
     if (atomic_fetch_sub(&life->refs, 1) == 1) {
+        pthread_mutex_destroy(&life->gate_mu);
+        pthread_cond_destroy(&life->gate_cv);
         free(life);
     }
 }
@@ -42,17 +67,48 @@ bool tr_life_exiting_attached(tr_life *life)
 
 static _Thread_local int attach_depth;
 static _Thread_local PyGILState_STATE attach_state;
+static _Thread_local tr_life *gate_life; /* set while this thread is inside the gate */
+
+static void leave_gate(void)
+{
+    tr_life *life = gate_life;
+    if (life == NULL) {
+        return;
+    }
+    gate_life = NULL;
+    pthread_mutex_lock(&life->gate_mu);
+    if (--life->in_gate == 0) {
+        pthread_cond_broadcast(&life->gate_cv);
+    }
+    pthread_mutex_unlock(&life->gate_mu);
+}
 
 bool tr_attach(tr_life *life)
 {
-    if (tr_life_exiting(life)) {
+    if (FAULT(TR_FAULT_ATTACH_AT_EXIT)) {
+        /* FAULT (V3): no exit flag, no gate: attach even while the interpreter finalizes. */
+        tr_chaos_delay("attach");
+        attach_state = PyGILState_Ensure();
+        attach_depth++;
+        return true;
+    }
+    pthread_mutex_lock(&life->gate_mu);
+    bool exiting = atomic_load(&life->exiting) != 0;
+    if (!exiting) {
+        life->in_gate++;
+        gate_life = life;
+    }
+    pthread_mutex_unlock(&life->gate_mu);
+    if (exiting) {
         return false;
     }
+    tr_chaos_delay("attach");
     attach_state = PyGILState_Ensure();
-    /* The exit flag may have been set while we waited for the GIL (the atexit callback runs
-     * with the GIL held). Leave at once, without a Python call. */
+    /* The flag may have been set while we waited for the GIL (the atexit callback runs with
+     * the GIL held, then waits for us with it released). Leave at once, no Python call. */
     if (tr_life_exiting(life)) {
         PyGILState_Release(attach_state);
+        leave_gate();
         return false;
     }
     attach_depth++;
@@ -63,7 +119,10 @@ void tr_detach(void)
 {
     attach_depth--;
     PyGILState_Release(attach_state);
+    leave_gate();
 }
+
+void tr_attach_leave_gate(void) { leave_gate(); }
 
 void tr_enter_python(void) { attach_depth++; }
 void tr_leave_python(void) { attach_depth--; }

@@ -39,9 +39,20 @@ static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyOb
 typedef struct tr_life {
     atomic_int refs;
     atomic_int exiting;
+    /* The attach gate: native threads between "the flag is clear" and "detached again". */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int in_gate;
 } tr_life;
 
+/* How long the atexit callback waits for attached sections to end before it lets
+ * finalization go on (a section running user code that blocks forever must not hang exit). */
+#define TR_EXIT_GATE_SECONDS 5.0
+
 tr_life *tr_life_new(void);                 /* NULL on ENOMEM */
+/* The atexit callback (attached): set the exit flag, then wait, with the GIL released, until
+ * no thread is inside the attach gate. Afterwards no native thread attaches again. */
+void tr_life_begin_exit(tr_life *life);
 void tr_life_ref(tr_life *life);
 void tr_life_unref(tr_life *life);
 bool tr_life_exiting(tr_life *life);        /* exit flag only: no Python call, safe unattached */
@@ -52,7 +63,8 @@ typedef struct {
     atomic_long tools;        /* ScriptedTool/Bash objects alive */
     atomic_long workers;      /* private-loop worker threads not yet joined (or exited, if detached) */
     atomic_long pool_threads; /* pool threads not yet joined (or exited, if detached) */
-    atomic_long open_loops;   /* asyncio loops created by workers and not closed */
+    atomic_long open_loops;   /* asyncio loops held by workers (closed when released, but
+                               * for the deferred_loop_close fault, which leaves it to GC) */
     atomic_long inflight;     /* callbacks invoked and not finished */
     atomic_long handoffs;     /* detached shutdown threads still running */
     atomic_long executions;   /* executions submitted and not finished (abandoned ones included) */
@@ -61,8 +73,14 @@ extern tr_counters tr_stats;
 
 /* Attach tracking. A thread-local depth of our own, not PyGILState_Check(), which answers 1 for
  * every thread once a subinterpreter exists. */
-bool tr_attach(tr_life *life);     /* attach a native thread; false (not attached) once exiting */
+/* Attach a native thread for a short section; false (not attached) once exiting. Checking the
+ * flag and attaching are atomic with respect to the atexit callback (the attach gate), because
+ * creating a thread state while Py_FinalizeEx runs crashes CPython. Not nested. */
+bool tr_attach(tr_life *life);
 void tr_detach(void);
+/* For a thread that stays attached for its whole life (a loop worker): after tr_attach, leave
+ * the gate; from then on it is an ordinary Python thread under CPython's exit rules. */
+void tr_attach_leave_gate(void);
 void tr_enter_python(void);        /* mark a thread that entered from Python (it holds the GIL) */
 void tr_leave_python(void);
 bool tr_is_attached(void);

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "fault.h"
+
 tr_engine *tr_engine_new(tr_life *life)
 {
     tr_engine *engine = calloc(1, sizeof(*engine));
@@ -110,10 +112,13 @@ static tr_ploop **snapshot_loops(tr_engine *engine, size_t *n)
     pthread_mutex_lock(&engine->mu);
     engine->closing = true;
     tr_ploop **loops = calloc(engine->nloops ? engine->nloops : 1, sizeof(*loops));
-    *n = loops ? engine->nloops : 0;
-    for (size_t i = 0; i < *n; i++) {
-        loops[i] = engine->loops[i];
-        tr_ploop_ref(loops[i]);
+    *n = 0;
+    for (size_t i = 0; loops != NULL && i < engine->nloops; i++) {
+        if (FAULT(TR_FAULT_NO_REGISTRY) && engine->loops[i] != engine->shared) {
+            continue; /* FAULT: per-execution loops unreachable from the dropping thread */
+        }
+        loops[(*n)++] = engine->loops[i];
+        tr_ploop_ref(engine->loops[i]);
     }
     pthread_mutex_unlock(&engine->mu);
     return loops;
@@ -147,6 +152,7 @@ typedef struct {
 static void *handoff_main(void *arg)
 {
     handoff *h = arg;
+    tr_chaos_delay("handoff-start");
     join_all(h->engine, h->loops, h->n);
     free(h);
     atomic_fetch_sub(&tr_stats.handoffs, 1);
@@ -182,6 +188,11 @@ void tr_engine_teardown(tr_engine *engine)
         /* Exit regime: threads may no longer attach, so nothing is joined and no thread is
          * woken into the finalizing interpreter. The OS reclaims threads and fds. */
         for (size_t i = 0; i < n; i++) {
+            if (FAULT(TR_FAULT_ATTACH_AT_EXIT)) {
+                /* FAULT (V3): wake every thread so that it cleans up; the jobs then attach to
+                 * release their references while the interpreter is finalizing. */
+                tr_ploop_abandon_all(loops[i]);
+            }
             tr_ploop_detach(loops[i]);
         }
         release_loops(loops, n);
@@ -193,7 +204,19 @@ void tr_engine_teardown(tr_engine *engine)
     for (size_t i = 0; i < n; i++) {
         tr_ploop_close(loops[i]);
     }
-    if (runs_on_own_thread(engine, loops, n)) {
+    if (FAULT(TR_FAULT_HANDS_OFF)) {
+        /* FAULT (V4a): no joins; threads finish (abandoned callbacks run to completion) and
+         * exit after the drop returned. */
+        for (size_t i = 0; i < n; i++) {
+            tr_ploop_detach(loops[i]);
+        }
+        release_loops(loops, n);
+        tr_pool_detach(engine->pool);
+        tr_engine_unref(engine);
+        return;
+    }
+    /* FAULT join_self (V5): no hand-off, the joins below run on the tool's own thread. */
+    if (!FAULT(TR_FAULT_JOIN_SELF) && runs_on_own_thread(engine, loops, n)) {
         handoff *h = malloc(sizeof(*h));
         pthread_t thread;
         if (h != NULL) {
@@ -217,7 +240,10 @@ void tr_engine_teardown(tr_engine *engine)
     }
     /* Alive regime: join with the GIL released, so a thread that must attach to finish (an
      * abandoned call releasing its references) can. */
-    tr_unattached token = tr_release_gil();
+    tr_unattached token = {NULL, 0};
+    if (!FAULT(TR_FAULT_JOIN_HOLDING_GIL)) { /* FAULT (V2): joins holding the GIL */
+        token = tr_release_gil();
+    }
     join_all(engine, loops, n);
     tr_reacquire_gil(token);
 }

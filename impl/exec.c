@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "loopcall.h"
 
 typedef enum { T_CALLBACK, T_NOT_FOUND, T_ECHO, T_CAT, T_TRUE, T_FALSE } tr_target;
@@ -219,6 +220,16 @@ static void dispatch(tr_exec *x, tr_call *call, tr_ploop **pl)
         }
         if (*pl == NULL) {
             tr_call_fail(call, 1, "tool is closing; call not started");
+        } else if (FAULT(TR_FAULT_RENDEZVOUS_DISPATCH) && tr_attach(x->engine->life)) {
+            /* FAULT (V1): a zero-capacity channel, sent while attached: wait, holding the GIL,
+             * until the worker takes the call; the worker needs the GIL to take it. */
+            tr_ploop_submit(*pl, call);
+            pthread_mutex_lock(&call->mu);
+            while (call->state == TR_CALL_QUEUED) {
+                pthread_cond_wait(&call->cv, &call->mu);
+            }
+            pthread_mutex_unlock(&call->mu);
+            tr_detach();
         } else {
             tr_ploop_submit(*pl, call);
         }
@@ -302,7 +313,8 @@ static tr_call *run_script(tr_exec *x, tr_ploop **pl, tr_outcome *o)
                     break;
                 }
                 dispatch(x, call, pl);
-                bool done = tr_call_wait(call, x->timeout < 0 ? NULL : &x->deadline);
+                bool no_deadline = x->timeout < 0 || FAULT(TR_FAULT_IGNORE_TIMEOUT); /* V0 */
+                bool done = tr_call_wait(call, no_deadline ? NULL : &x->deadline);
                 if (!done) {
                     (void)tr_buf_printf(&err, "%s: timed out after %gs\n", cmd->words[0],
                                         x->timeout);
@@ -360,16 +372,17 @@ static void exec_job(void *arg)
         tr_call_wait(abandoned, NULL);
         tr_call_unref(abandoned);
     }
-    if (pl != NULL) {
-        tr_engine_release_loop(x->engine, pl, x->fresh_loop);
-    }
     if (abandoned == NULL && x->is_async) {
         publish(x, &o, NULL); /* before the references go: the tool may be the last one */
     }
+    /* Every call is done, so no loop uses the references any more. */
     if (tr_attach(x->engine->life)) {
         release_python_refs(x);
         tr_detach();
     } /* else exiting: the references are leaked on purpose; the process is going away */
+    if (pl != NULL) {
+        tr_engine_release_loop(x->engine, pl, x->fresh_loop);
+    }
     atomic_fetch_sub(&tr_stats.executions, 1);
     if (abandoned == NULL && !x->is_async) {
         /* Last: when execute_sync returns, nothing of this execution is left (its loop is

@@ -228,7 +228,7 @@ static PyObject *task_done(PyObject *capsule, PyObject *task)
     finish_started(call);
     Py_CLEAR(call->task);
     if (call->host != NULL) {
-        tr_ploop_task_done(call->host, task);
+        tr_ploop_task_done(call->host, task, call);
     }
     Py_RETURN_NONE;
 }
@@ -246,6 +246,7 @@ PyObject *tr_loopcall_start(tr_call *call, PyObject *loop)
     pthread_mutex_lock(&call->mu);
     bool done = call->state == TR_CALL_DONE;
     call->state = done ? TR_CALL_DONE : TR_CALL_RUNNING;
+    pthread_cond_broadcast(&call->cv); /* a rendezvous dispatch waits for this */
     pthread_mutex_unlock(&call->mu);
     if (done) {
         return NULL;

@@ -5,6 +5,7 @@
  * so the flag splits "alive: join deterministically" from "exiting: hands off". */
 #include "module.h"
 
+#include "fault.h"
 #include "result.h"
 
 static tr_state *get_state(PyObject *module) { return PyModule_GetState(module); }
@@ -12,7 +13,7 @@ static tr_state *get_state(PyObject *module) { return PyModule_GetState(module);
 /* atexit callback. */
 static PyObject *at_exit(PyObject *module, PyObject *Py_UNUSED(arg))
 {
-    atomic_store(&get_state(module)->life->exiting, 1);
+    tr_life_begin_exit(get_state(module)->life);
     Py_RETURN_NONE;
 }
 
@@ -33,7 +34,38 @@ static PyObject *interpreter_at_exit(PyObject *module, PyObject *Py_UNUSED(arg))
     return PyBool_FromLong(tr_life_exiting_attached(get_state(module)->life));
 }
 
+static PyObject *set_fault(PyObject *Py_UNUSED(module), PyObject *name)
+{
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (s == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "fault name must be a str, not %.100s",
+                         Py_TYPE(name)->tp_name);
+        }
+        return NULL;
+    }
+    int id = tr_fault_lookup(s);
+    if (id < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown fault %R (see teardown_ref.FAULTS)", name);
+        return NULL;
+    }
+    atomic_store(&tr_fault_current, id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fault(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(arg))
+{
+    return PyUnicode_FromString(tr_fault_names[atomic_load(&tr_fault_current)]);
+}
+
+/* Py_AtExit: runs after the interpreter state is gone. With chaos on, keep the process alive
+ * a little longer there: the window in which a late attach crashes (V3) becomes wide. */
+static void chaos_after_finalize(void) { tr_chaos_delay("after-finalize"); }
+
 static PyMethodDef module_methods[] = {
+    {"set_fault", set_fault, METH_O,
+     "set_fault(name): inject a historical teardown bug (see FAULTS); 'none' is correct."},
+    {"fault", fault, METH_NOARGS, "fault() -> the name of the injected fault ('none')."},
     {"stats", stats, METH_NOARGS,
      "stats() -> dict: process-wide counts of tools, workers (private-loop threads), "
      "pool_threads, open_loops, inflight callbacks, handoffs (detached shutdowns running) and "
@@ -61,6 +93,9 @@ static int add_type(PyObject *module, PyType_Spec *spec, PyObject **slot, bool i
 static int module_exec(PyObject *module)
 {
     tr_state *st = get_state(module);
+    if (tr_fault_init_from_env() < 0) {
+        return -1;
+    }
     st->life = tr_life_new();
     if (st->life == NULL) {
         PyErr_NoMemory();
@@ -77,7 +112,25 @@ static int module_exec(PyObject *module)
     Py_XDECREF(r);
     Py_XDECREF(fn);
     Py_XDECREF(atexit);
-    return r ? 0 : -1;
+    if (r == NULL) {
+        return -1;
+    }
+    PyObject *names = PyTuple_New(TR_FAULT_COUNT);
+    for (int i = 0; names != NULL && i < TR_FAULT_COUNT; i++) {
+        PyObject *n = PyUnicode_FromString(tr_fault_names[i]);
+        if (n == NULL) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, i, n);
+    }
+    int rc = names ? PyModule_AddObjectRef(module, "FAULTS", names) : -1;
+    Py_XDECREF(names);
+    if (rc < 0) {
+        return -1;
+    }
+    (void)Py_AtExit(chaos_after_finalize); /* a full table only costs the chaos delay */
+    return 0;
 }
 
 static int module_traverse(PyObject *module, visitproc visit, void *arg)

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "loopcall.h"
 
 struct tr_ploop {
@@ -16,6 +17,7 @@ struct tr_ploop {
     pthread_cond_t cv;
     int efd; /* -1 once the worker closed it; written and closed under mu */
     tr_call *head, *tail;
+    tr_call *inflight; /* calls whose task is published, for tr_ploop_abandon_all */
     bool closing;
     bool exited;   /* the worker function returned (or is about to) */
     bool joining;  /* one thread claimed the pthread_join */
@@ -74,9 +76,14 @@ static void reject_all(tr_call *calls)
 /* Loop thread, attached. Returns 0, or -1 with an exception set. */
 static int maybe_stop(tr_ploop *pl)
 {
-    pthread_mutex_lock(&pl->mu);
-    bool closing = pl->closing;
-    pthread_mutex_unlock(&pl->mu);
+    bool closing;
+    if (FAULT(TR_FAULT_RACY_FLAG)) {
+        closing = pl->closing; /* FAULT: unsynchronized read */
+    } else {
+        pthread_mutex_lock(&pl->mu);
+        closing = pl->closing;
+        pthread_mutex_unlock(&pl->mu);
+    }
     if (!closing || PySet_GET_SIZE(pl->tasks) > 0) {
         return 0;
     }
@@ -116,15 +123,9 @@ static PyObject *drain(PyObject *capsule, PyObject *Py_UNUSED(arg))
     (void)n; /* EAGAIN: a spurious wake-up, the queue tells what to do */
     bool closing;
     tr_call *calls = take_queue(pl, &closing);
-    if (closing) {
-        reject_all(calls);
-        if (cancel_tasks(pl) < 0) {
-            return NULL;
-        }
-        if (maybe_stop(pl) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    if (closing && !FAULT(TR_FAULT_NO_CLOSING_FLAG)) {
+        reject_all(calls); /* queued but not started: they never run once closing */
+        calls = NULL;
     }
     while (calls != NULL) {
         tr_call *call = calls;
@@ -132,23 +133,62 @@ static PyObject *drain(PyObject *capsule, PyObject *Py_UNUSED(arg))
         call->host = pl;
         PyObject *task = tr_loopcall_start(call, pl->loop);
         int rc = task ? PySet_Add(pl->tasks, task) : 0;
+        if (task != NULL) {
+            pthread_mutex_lock(&pl->mu);
+            call->inflight_prev = NULL;
+            call->inflight_next = pl->inflight;
+            if (pl->inflight != NULL) {
+                pl->inflight->inflight_prev = call;
+            }
+            pl->inflight = call; /* the list keeps the queue's reference */
+            pthread_mutex_unlock(&pl->mu);
+        } else {
+            tr_call_unref(call);
+        }
         Py_XDECREF(task);
-        tr_call_unref(call);
         if (rc < 0) {
             reject_all(calls);
             return NULL;
         }
+    }
+    /* FAULT no_cancel and hands_off: teardown waits for callbacks to finish by themselves. */
+    bool cancel = closing && !FAULT(TR_FAULT_NO_CANCEL) && !FAULT(TR_FAULT_HANDS_OFF);
+    if ((cancel && cancel_tasks(pl) < 0) || (closing && maybe_stop(pl) < 0)) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
 
 static PyMethodDef drain_def = {"_drain", drain, METH_NOARGS, NULL};
 
-void tr_ploop_task_done(tr_ploop *pl, PyObject *task)
+void tr_ploop_task_done(tr_ploop *pl, PyObject *task, tr_call *call)
 {
+    pthread_mutex_lock(&pl->mu);
+    if (call->inflight_prev != NULL) {
+        call->inflight_prev->inflight_next = call->inflight_next;
+    } else {
+        pl->inflight = call->inflight_next;
+    }
+    if (call->inflight_next != NULL) {
+        call->inflight_next->inflight_prev = call->inflight_prev;
+    }
+    pthread_mutex_unlock(&pl->mu);
+    tr_call_unref(call);
     if (PySet_Discard(pl->tasks, task) < 0 || maybe_stop(pl) < 0) {
         PyErr_WriteUnraisable(task);
     }
+}
+
+void tr_ploop_abandon_all(tr_ploop *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    for (tr_call *c = pl->inflight; c != NULL; c = c->inflight_next) {
+        tr_call_fail(c, 1, "abandoned at exit");
+    }
+    for (tr_call *c = pl->head; c != NULL; c = c->next) {
+        tr_call_fail(c, 1, "abandoned at exit");
+    }
+    pthread_mutex_unlock(&pl->mu);
 }
 
 /* Loop thread, attached: create the loop, run it until closing and idle, close it. Any
@@ -181,11 +221,17 @@ static void run_loop(tr_ploop *pl)
     }
     r = PyObject_CallMethod(pl->loop, "remove_reader", "i", pl->efd);
     Py_XDECREF(r);
-    r = PyObject_CallMethod(pl->loop, "close", NULL);
-    if (r == NULL) {
-        PyErr_WriteUnraisable(pl->loop);
+    if (FAULT(TR_FAULT_DEFERRED_LOOP_CLOSE)) {
+        /* FAULT (V4b): the loop is left to BaseEventLoop.__del__: its reference cycle keeps
+         * its fds open until a GC pass, and it warns "unclosed event loop" then. The counter
+         * still drops: it counts loops held by workers, and the fds tell the rest. */
+    } else {
+        r = PyObject_CallMethod(pl->loop, "close", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(pl->loop);
+        }
+        Py_XDECREF(r);
     }
-    Py_XDECREF(r);
     atomic_fetch_sub(&tr_stats.open_loops, 1);
 done:
     if (PyErr_Occurred()) {
@@ -201,7 +247,9 @@ done:
 static void *worker_main(void *arg)
 {
     tr_ploop *pl = arg;
+    tr_chaos_delay("loop-start");
     if (tr_attach(pl->life)) {
+        tr_attach_leave_gate(); /* attached for its whole life: a Python thread from now on */
         run_loop(pl);
         tr_detach();
     }
@@ -256,7 +304,7 @@ tr_ploop *tr_ploop_start(tr_life *life)
 void tr_ploop_submit(tr_ploop *pl, tr_call *call)
 {
     pthread_mutex_lock(&pl->mu);
-    if (pl->closing) {
+    if ((pl->closing && !FAULT(TR_FAULT_NO_CLOSING_FLAG)) || pl->efd < 0) {
         pthread_mutex_unlock(&pl->mu);
         tr_call_fail(call, 1, "tool is closing; call not started");
         return;
@@ -275,6 +323,9 @@ void tr_ploop_submit(tr_ploop *pl, tr_call *call)
 
 void tr_ploop_close(tr_ploop *pl)
 {
+    if (FAULT(TR_FAULT_RACY_FLAG)) {
+        pl->closing = true; /* FAULT: unsynchronized write, read by the loop thread */
+    }
     pthread_mutex_lock(&pl->mu);
     pl->closing = true;
     wake_locked(pl);
@@ -285,9 +336,19 @@ void tr_ploop_join(tr_ploop *pl)
 {
     tr_ploop_close(pl);
     pthread_mutex_lock(&pl->mu);
+    if (pl->detached) {
+        /* Detached by a teardown (exit regime, or a hand-off that could not start): it is not
+         * ours to pthread_join any more; wait for it to finish (it counts itself down). */
+        while (!pl->exited) {
+            pthread_cond_wait(&pl->cv, &pl->mu);
+        }
+        pthread_mutex_unlock(&pl->mu);
+        return;
+    }
     if (!pl->joining) {
         pl->joining = true;
         pthread_mutex_unlock(&pl->mu);
+        tr_chaos_delay("loop-join");
         pthread_join(pl->thread, NULL);
         atomic_fetch_sub(&tr_stats.workers, 1);
         pthread_mutex_lock(&pl->mu);

@@ -20,13 +20,17 @@ void tr_ploop_unref(tr_ploop *pl);
 void tr_ploop_submit(tr_ploop *pl, tr_call *call);
 /* Set the closing flag and wake the worker. No Python call, never blocks. */
 void tr_ploop_close(tr_ploop *pl);
-/* Close, then wait until the worker has exited and is joined. Any number of threads may call
- * it; one joins, the others wait. Blocks: call unattached, never on the worker itself. */
+/* Close, then wait until the worker has exited and is joined (or, once detached, has exited).
+ * Any number of threads may call it; one joins, the others wait. Blocks: call unattached,
+ * never on the worker itself. */
 void tr_ploop_join(tr_ploop *pl);
 /* Exit regime: set the closing flag without waking anyone and detach the thread. */
 void tr_ploop_detach(tr_ploop *pl);
 bool tr_ploop_is_current(tr_ploop *pl);
 /* Loop thread, attached: a published task finished (called by its done-callback). */
-void tr_ploop_task_done(tr_ploop *pl, PyObject *task);
+void tr_ploop_task_done(tr_ploop *pl, PyObject *task, tr_call *call);
+/* FAULT attach_at_exit only: complete every queued and in-flight call natively, which wakes
+ * the jobs waiting on them (V3: threads woken at exit so that they clean up). */
+void tr_ploop_abandon_all(tr_ploop *pl);
 
 #endif

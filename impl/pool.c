@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "fault.h"
+
 #define TR_POOL_MAX_THREADS 64
 
 typedef struct tr_job {
@@ -53,6 +55,7 @@ static void *pool_thread_main(void *arg)
 {
     tr_pool *pool = arg;
     pthread_t self = pthread_self();
+    tr_chaos_delay("pool-start");
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         while (pool->head == NULL && !pool->closing) {
@@ -147,6 +150,16 @@ void tr_pool_join(tr_pool *pool)
     pthread_mutex_unlock(&pool->mu);
     /* No thread is added once closing is set, so threads[0..n) is stable. */
     for (size_t i = 0; i < n; i++) {
+        if (FAULT(TR_FAULT_JOIN_SELF) && pthread_equal(pool->threads[i].thread, pthread_self())) {
+            /* FAULT (V5): a blocking join of the pool from one of its own threads waits for
+             * that thread to finish, which it never does. */
+            pthread_mutex_lock(&pool->mu);
+            while (!pool->threads[i].finished) {
+                pthread_cond_wait(&pool->cv, &pool->mu);
+            }
+            pthread_mutex_unlock(&pool->mu);
+        }
+        tr_chaos_delay("pool-join");
         pthread_join(pool->threads[i].thread, NULL);
         atomic_fetch_sub(&tr_stats.pool_threads, 1);
     }

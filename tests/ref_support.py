@@ -64,9 +64,13 @@ async def async_echo(params: dict[str, Any], stdin: str | None) -> str:
 
 
 def run_python(
-    code: str, *args: str, env: dict[str, str] | None = None
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (own process group, killed on timeout)."""
+    """Run `code` in a fresh interpreter in its own process group, killed at the bound.
+
+    Without `timeout`, a hang fails the test (bound SUBPROCESS_TIMEOUT); with it, a hang is an
+    expected outcome and returns returncode None.
+    """
     argv = [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code, *args]
     proc = subprocess.Popen(
         argv,
@@ -76,17 +80,20 @@ def run_python(
         start_new_session=True,
         env={**os.environ, **(env or {})},
     )
+    hung = False
     try:
-        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        out, err = proc.communicate(timeout=timeout or SUBPROCESS_TIMEOUT)
     except subprocess.TimeoutExpired:
+        hung = True
         os.killpg(proc.pid, 9)
         out, err = proc.communicate()
-        raise AssertionError(
-            f"subprocess hung for {SUBPROCESS_TIMEOUT}s\nstdout: {out}\nstderr: {err}"
-        ) from None
+        if timeout is None:
+            raise AssertionError(
+                f"subprocess hung for {SUBPROCESS_TIMEOUT}s\nstdout: {out}\nstderr: {err}"
+            ) from None
     finally:
         try:
             os.killpg(proc.pid, 9)  # nothing of the group may outlive the run
         except ProcessLookupError:
             pass
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    return subprocess.CompletedProcess(argv, None if hung else proc.returncode, out, err)
