@@ -14,6 +14,9 @@ PYTEST_ARGS ?=
 
 .PHONY: all install tools test lint audit clean
 
+# Each concern's targets live in its own fragment (sanitizers, matrix, bench, ...).
+include $(sort $(wildcard ci/*.mk))
+
 all: install
 
 $(VENV)/.tools:
