@@ -77,14 +77,21 @@ static void reject_all(tr_call *calls)
 static int maybe_stop(tr_ploop *pl)
 {
     bool closing;
+    bool queued;
     if (FAULT(TR_FAULT_RACY_FLAG)) {
         closing = pl->closing; /* FAULT: unsynchronized read */
+        pthread_mutex_lock(&pl->mu);
+        queued = pl->head != NULL;
+        pthread_mutex_unlock(&pl->mu);
     } else {
         pthread_mutex_lock(&pl->mu);
         closing = pl->closing;
+        queued = pl->head != NULL;
         pthread_mutex_unlock(&pl->mu);
     }
-    if (!closing || PySet_GET_SIZE(pl->tasks) > 0) {
+    /* A non-empty queue means a drain is pending (every submit wakes the loop): it rejects the
+     * queued calls and stops the loop then. */
+    if (!closing || queued || PySet_GET_SIZE(pl->tasks) > 0) {
         return 0;
     }
     PyObject *r = PyObject_CallMethod(pl->loop, "stop", NULL);
@@ -123,10 +130,16 @@ static PyObject *drain(PyObject *capsule, PyObject *Py_UNUSED(arg))
     (void)n; /* EAGAIN: a spurious wake-up, the queue tells what to do */
     bool closing;
     tr_call *calls = take_queue(pl, &closing);
+    /* FAULT no_cancel and hands_off: teardown waits for callbacks to finish by themselves. */
+    bool cancel = closing && !FAULT(TR_FAULT_NO_CANCEL) && !FAULT(TR_FAULT_HANDS_OFF);
+    if (cancel && cancel_tasks(pl) < 0) {
+        reject_all(calls);
+        return NULL;
+    }
     if (closing && !FAULT(TR_FAULT_NO_CLOSING_FLAG)) {
         reject_all(calls); /* queued but not started: they never run once closing */
         calls = NULL;
-    }
+    } /* FAULT no_closing_flag: they start below, after the cancellation, and run */
     while (calls != NULL) {
         tr_call *call = calls;
         calls = call->next;
@@ -151,9 +164,7 @@ static PyObject *drain(PyObject *capsule, PyObject *Py_UNUSED(arg))
             return NULL;
         }
     }
-    /* FAULT no_cancel and hands_off: teardown waits for callbacks to finish by themselves. */
-    bool cancel = closing && !FAULT(TR_FAULT_NO_CANCEL) && !FAULT(TR_FAULT_HANDS_OFF);
-    if ((cancel && cancel_tasks(pl) < 0) || (closing && maybe_stop(pl) < 0)) {
+    if (closing && maybe_stop(pl) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -214,10 +225,20 @@ static void run_loop(tr_ploop *pl)
         PyErr_WriteUnraisable(pl->loop);
     }
     Py_XDECREF(r);
-    /* Unreachable unless run_forever failed: tasks still published are cancelled so that
-     * their calls complete before the loop goes away. */
-    if (PySet_GET_SIZE(pl->tasks) > 0 && cancel_tasks(pl) < 0) {
-        PyErr_WriteUnraisable(pl->loop);
+    /* The loop stopped with calls still in flight (run_forever failed, or a fault started
+     * calls during teardown): their tasks will never run again, so complete the calls here;
+     * a job must never wait on a dead loop. Dropping call->task breaks the cycle
+     * call -> task -> done-callback capsule -> call. */
+    pthread_mutex_lock(&pl->mu);
+    tr_call *left = pl->inflight;
+    pl->inflight = NULL;
+    pthread_mutex_unlock(&pl->mu);
+    while (left != NULL) {
+        tr_call *next = left->inflight_next;
+        tr_call_fail(left, 1, "event loop stopped before the call finished");
+        Py_CLEAR(left->task);
+        tr_call_unref(left); /* the list's reference */
+        left = next;
     }
     r = PyObject_CallMethod(pl->loop, "remove_reader", "i", pl->efd);
     Py_XDECREF(r);

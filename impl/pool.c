@@ -2,10 +2,12 @@
 #include "pool.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "fault.h"
 
 #define TR_POOL_MAX_THREADS 64
+#define TR_HANDS_OFF_LINGER_US 300000
 
 typedef struct tr_job {
     tr_job_fn fn;
@@ -81,11 +83,17 @@ static void *pool_thread_main(void *arg)
             pool->threads[i].finished = true;
         }
     }
+    bool detached = pool->detached;
+    pthread_mutex_unlock(&pool->mu);
+    if (detached && FAULT(TR_FAULT_HANDS_OFF)) {
+        /* FAULT (V4a): the background shutdown finishes in its own time: the thread outlives
+         * the drop by a while (tokio's shutdown_background), not by a lucky microsecond. */
+        usleep(TR_HANDS_OFF_LINGER_US);
+    }
     /* A joined thread is counted down by its joiner, once the join returned. */
-    if (pool->detached) {
+    if (detached) {
         atomic_fetch_sub(&tr_stats.pool_threads, 1);
     }
-    pthread_mutex_unlock(&pool->mu);
     tr_pool_unref(pool);
     return NULL;
 }

@@ -213,27 +213,36 @@ def test_drop_during_await_execute_still_delivers_the_result():
 
 
 def test_last_reference_dropped_inside_a_callback_hands_off():
-    """V5: the drop runs on the tool's own loop worker; it must not join itself."""
-    holder: dict[str, object] = {}
+    """V5: the drop runs on the tool's own loop worker; it must not join itself.
 
-    def drop_myself(ctx):
-        holder.clear()  # the last reference to the Bash goes away on its own worker thread
+    The callback takes the only reference into its frame; the call times out and the caller
+    lets go; when the callback returns, its frame drops the last reference on the worker."""
+    holder: dict[str, object] = {}
+    handoffs_seen = []
+
+    async def hold_then_drop(ctx):
+        own = holder.pop("bash")
+        await asyncio.sleep(0.1)
+        handoffs_before = teardown_ref.stats()["handoffs"]
+        del own  # the last reference goes here, on the tool's own thread
+        handoffs_seen.append(teardown_ref.stats()["handoffs"] - handoffs_before)
         return "dropped\n"
 
-    bash = teardown_ref.Bash(custom_builtins={"drop": drop_myself})
+    bash = teardown_ref.Bash(custom_builtins={"drop": hold_then_drop}, timeout_seconds=0.01)
     holder["bash"] = bash
-    result = bash.execute_sync("drop")
-    assert result.stdout == "dropped\n"
-    del bash, result
+    assert bash.execute_sync("drop").error == "timeout"
+    del bash
     wait_for(
         lambda: (
-            teardown_ref.stats()["tools"] == 0
-            and teardown_ref.stats()["handoffs"] == 0
-            and teardown_ref.stats()["workers"] == 0
+            handoffs_seen
+            and not any(
+                teardown_ref.stats()[k] for k in ("tools", "handoffs", "workers", "executions")
+            )
         ),
         HANDOFF_BOUND,
-        "hand-off shutdown",
+        "hand-off shutdown after a drop on the worker thread",
     )
+    assert handoffs_seen == [1], "the teardown did not hand off to a shutdown thread"
 
 
 def test_first_call_on_a_fresh_tool_completes():

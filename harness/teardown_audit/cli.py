@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Callable, NoReturn
 
+from teardown_audit import killmatrix, scenarios
 from teardown_audit.adapters import DEFAULT_TARGET, TargetError
 from teardown_audit.audit import preflight, run_audit
 from teardown_audit.checks import AUDIT_CHECKS, churn
@@ -81,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=positive_int, help="parallel exit runs (default: CPU count)"
     )
     audit.add_argument("--cycles", type=positive_int, help="drop cycles for threads and fds checks")
+    audit.add_argument(
+        "--hang-bound",
+        type=positive_float,
+        help="seconds after which a check's child or an exit run counts as hung (default 60/20)",
+    )
+    audit.add_argument(
+        "--seed-env",
+        metavar="NAME=TEMPLATE",
+        help="per exit run variable with {seed} replaced by the run number, e.g. "
+        "TEARDOWN_REF_CHAOS={seed}:20 (seeded timing chaos, reproducible per run)",
+    )
 
     stress = sub.add_parser("exit-stress", help="run a script N times and classify each exit")
     stress.add_argument("script", help="a Python script that leaves native objects alive at exit")
@@ -89,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument(
         "--timeout", type=positive_float, default=20.0, help="hang bound per run (s)"
     )
+
+    kill = sub.add_parser(
+        "killmatrix", help="audit teardown_ref under every injected historical fault"
+    )
+    kill.add_argument("--fault", action="append", help="only this fault (repeatable; default: all)")
+    kill.add_argument("--json", metavar="FILE", help="write every fault's verdicts as JSON")
+    kill.add_argument(
+        "--write-spec",
+        metavar="PATH",
+        help="replace the killmatrix section of PATH (specs/scenarios.md) with the table",
+    )
+
+    scen = sub.add_parser("scenarios", help="run the regression scenarios against a target")
+    _add_target(scen)
+    scen.add_argument("ids", nargs="*", metavar="ID", help="scenario ids (default: all)")
+    scen.add_argument(
+        "--dir", default=scenarios.DEFAULT_DIR, help="scenario directory (default ./scenarios)"
+    )
+    scen.add_argument("-n", "--runs", type=positive_int, default=1, help="runs per scenario")
+    scen.add_argument("--list", action="store_true", help="print the catalogue (markdown) and exit")
 
     churn_p = sub.add_parser("churn", help="concurrent churn under the hang watchdog")
     _add_target(churn_p)
@@ -131,7 +164,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     if args.cycles:
         overrides["thread_cycles"] = overrides["fd_cycles"] = args.cycles
-    settings = dataclasses.replace(settings, **overrides)
+    if args.hang_bound:
+        overrides["child_timeout"] = overrides["exit_timeout"] = args.hang_bound
+    if args.seed_env:
+        overrides["seed_env"] = args.seed_env
+    try:
+        settings = dataclasses.replace(settings, **overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     start = time.monotonic()
     name = preflight(settings)
     say(f"{PROG}: auditing {name} ({settings.target}) with {sys.executable}")
@@ -200,8 +240,73 @@ def cmd_churn(args: argparse.Namespace) -> int:
     return _finish([verdict], name, time.monotonic() - start, None, None)
 
 
+def cmd_killmatrix(args: argparse.Namespace) -> int:
+    try:
+        cases = killmatrix.select_cases(args.fault)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.write_spec and not os.path.isfile(args.write_spec):
+        raise UsageError(f"no such file: {args.write_spec}")
+    say(f"{PROG}: kill matrix over {len(cases)} builds of teardown_ref with {sys.executable}")
+    start = time.monotonic()
+
+    def on_done(result: killmatrix.FaultResult) -> None:
+        state = "caught" if result.caught else "NOT CAUGHT"
+        say(f"  {result.case.fault}: {state} ({result.elapsed:.1f} s)")
+
+    matrix = killmatrix.run_matrix(cases, on_done=on_done)
+    elapsed = time.monotonic() - start
+    print(killmatrix.verdict_table(matrix))
+    print()
+    print(killmatrix.timing_table(matrix))
+    print()
+    print("\n".join(killmatrix.diagnosis_lines(matrix)))
+    print(f"\n{len(cases)} builds in {elapsed:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                [
+                    {
+                        "fault": r.case.fault,
+                        "caught": r.caught,
+                        "verdicts": r.verdicts,
+                        "elapsed": r.elapsed,
+                        "repro": r.repro,
+                        "problem": r.problem,
+                    }
+                    for r in matrix.results
+                ],
+                f,
+                indent=2,
+            )
+    if args.write_spec:
+        header = f"Generated by `make killmatrix` ({sys.version.split()[0]}, {elapsed:.0f} s)."
+        killmatrix.write_into(args.write_spec, matrix, header)
+    return EXIT_OK if matrix.ok else EXIT_FAIL
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    try:
+        chosen = scenarios.select(scenarios.discover(args.dir), args.ids)
+    except (ValueError, SyntaxError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.list:
+        print(scenarios.catalogue(chosen))
+        return EXIT_OK
+    preflight(AuditSettings(target=args.target))
+    say(f"{PROG}: {len(chosen)} scenarios x {args.runs} runs on {args.target}")
+    results = scenarios.run_scenarios(chosen, target=args.target, runs=args.runs)
+    print(scenarios.table(results))
+    for r in results:
+        if not r.ok:
+            print(f"  reproduce {r.scenario.id}: {r.repro}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
+    "scenarios": cmd_scenarios,
+    "killmatrix": cmd_killmatrix,
     "exit-stress": cmd_exit_stress,
     "churn": cmd_churn,
 }

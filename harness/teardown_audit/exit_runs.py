@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from teardown_audit.isolated import child_env
@@ -43,6 +43,7 @@ class ExitRun:
     result: RunResult
     outcome: str  # one of the classes above
     detail: str  # e.g. "SIGSEGV", the quoted fatal error, the first warning line
+    env_delta: dict[str, str] = field(default_factory=dict)  # this run's own variables (seed)
 
     @property
     def key(self) -> str:
@@ -77,32 +78,36 @@ def run_many(
     workers: int,
     timeout: float,
     env_extra: dict[str, str] | None = None,
+    run_env: Callable[[int], dict[str, str]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExitRun]:
-    """Run each (label, argv) under run_bounded, `workers` at a time. On Ctrl-C, every child
-    process group is killed before KeyboardInterrupt propagates: nothing is left running."""
+    """Run each (label, argv) under run_bounded, `workers` at a time; `run_env(i)` adds run i's
+    own variables (a chaos seed, say), kept with the run for its reproduction command. On
+    Ctrl-C, every child process group is killed before KeyboardInterrupt propagates: nothing is
+    left running."""
     env = child_env(env_extra)
     done = 0
     lock = threading.Lock()
     stop = threading.Event()
 
-    def one(label: str, argv: list[str]) -> ExitRun:
+    def one(index: int, label: str, argv: list[str]) -> ExitRun:
         nonlocal done
         if stop.is_set():  # interrupted: start nothing new
             raise KeyboardInterrupt
-        result = run_bounded(argv, timeout=timeout, env=env)
+        delta = run_env(index) if run_env is not None else {}
+        result = run_bounded(argv, timeout=timeout, env={**env, **delta})
         outcome, detail = classify(result)
         with lock:
             done += 1
             if progress is not None:
                 progress(done, len(jobs))
-        return ExitRun(label, result, outcome, detail)
+        return ExitRun(label, result, outcome, detail, delta)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="exit-run")
     futures: list[Future[ExitRun]] = []
     try:
-        for label, argv in jobs:  # one by one: an interrupt mid-way still knows every future
-            futures.append(pool.submit(one, label, argv))
+        for index, (label, argv) in enumerate(jobs):  # an interrupt mid-way knows every future
+            futures.append(pool.submit(one, index, label, argv))
         return [f.result() for f in futures]
     except BaseException:
         stop.set()

@@ -31,12 +31,25 @@ class AuditSettings:
     churn_timeout: float = 0.05  # timeout_seconds in churn's timeout-then-drop operation
     strict_runs: int = 2  # exit runs per scenario under -X dev -W error::ResourceWarning
     child_timeout: float = 60.0  # one isolated check process: longer means "hang"
+    # "NAME=...{seed}...": every exit run gets its own seed (run index + 1), so a timing-chaos
+    # variable differs per run and each failure's reproduction command names its seed.
+    seed_env: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
 
+    def seeded_env(self, run: int) -> dict[str, str]:
+        """Run `run`'s own variables from seed_env ({} without it)."""
+        if not self.seed_env:
+            return {}
+        name, _, template = self.seed_env.partition("=")
+        return {name: template.replace("{seed}", str(run + 1))}
+
     def validate(self) -> None:
-        """Raise ValueError naming the first bad number."""
+        """Raise ValueError naming the first bad value."""
+        name, eq, template = self.seed_env.partition("=")
+        if self.seed_env and (not name or not eq or "{seed}" not in template):
+            raise ValueError(f"seed_env must look like NAME=...{{seed}}..., got {self.seed_env!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.type in ("int", int) and (not isinstance(value, int) or value < 1):

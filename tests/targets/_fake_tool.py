@@ -212,19 +212,45 @@ class ScriptedTool:
     def __del__(self) -> None:
         if _at_exit:
             return  # hands off: never join while the interpreter finalizes
+        teardown = _Teardown(
+            list(self._inflight),
+            self._registry_lock,
+            self.drop_deadlock,
+            self.no_cancel,
+            None if self.leak_thread else (self._pool_stop, self._pool),
+        )
+        self._inflight.clear()
+        if threading.current_thread() in {e.thread for e in teardown.inflight}:
+            # The last reference went on our own worker (V5): never join yourself, hand off.
+            threading.Thread(target=teardown.run, name="fake-shutdown", daemon=True).start()
+        else:
+            teardown.run()
+
+
+@dataclass
+class _Teardown:
+    """What a drop must do, held apart from the tool so that it can run on another thread."""
+
+    inflight: list[_Execution]
+    registry_lock: threading.Lock
+    drop_deadlock: bool
+    no_cancel: bool
+    pool: tuple[threading.Event, threading.Thread] | None
+
+    def run(self) -> None:
         if self.drop_deadlock:
-            with self._registry_lock:
-                for execution in self._inflight:
+            with self.registry_lock:
+                for execution in self.inflight:
                     execution.cancel()
                     join_native(execution.thread)
         elif not self.no_cancel:
-            for execution in list(self._inflight):
+            for execution in self.inflight:
                 execution.cancel()
                 join_native(execution.thread)
-        self._inflight.clear()
-        if not self.leak_thread:
-            self._pool_stop.set()
-            join_native(self._pool)
+        if self.pool is not None:
+            stop, pool = self.pool
+            stop.set()
+            join_native(pool)
             _count("pool_threads", -1)
         _count("tools", -1)
 

@@ -59,6 +59,15 @@ class Adapter(abc.ABC):
     def call(self, handle: Any, which: str) -> Outcome:
         """Run callback `which` ("fast" or "slow") through `handle`, synchronously."""
 
+    def create_shared(
+        self, callbacks: Mapping[str, Callable[[], Any]], timeout_seconds: float | None
+    ) -> Any:
+        """Optional: one object whose calls all run on ONE loop thread (bashkit's `Bash` with
+        custom builtins), with each callback registered under its name (each returns a str or
+        an awaitable of one). `call(handle, name)` runs one. None when the target has no such
+        object: the queued-calls check is then skipped with that reason."""
+        return None
+
     def counters(self) -> Mapping[str, int] | None:
         """Process-wide counts of the extension's own threads/loops/callbacks, if it exposes them
         (exact mode of the threads check). None when it does not."""

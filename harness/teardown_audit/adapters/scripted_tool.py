@@ -81,6 +81,16 @@ class ScriptedToolAdapter(Adapter):
         tool.add_tool("slow", "sleeps until cancelled", slow_tool)
         return tool
 
+    def create_shared(
+        self, callbacks: Mapping[str, Callable[[], Any]], timeout_seconds: float | None
+    ) -> Any:
+        bash = getattr(self.module, "Bash", None)
+        if bash is None:
+            return None
+        kwargs = {} if timeout_seconds is None else {"timeout_seconds": timeout_seconds}
+        builtins = {name: (lambda ctx, cb=cb: cb()) for name, cb in callbacks.items()}
+        return bash(custom_builtins=builtins, **kwargs)
+
     def call(self, handle: Any, which: str) -> Outcome:
         result = handle.execute_sync(which)
         error = getattr(result, "error", None)
@@ -110,8 +120,9 @@ class ScriptedToolAdapter(Adapter):
 
 
 # teardown_ref and bashkit <= 0.1x say error="timeout" / "timed out"; bashkit 0.20 says
-# error=None, stderr "name: callback timeout".
-TIMEOUT_TEXT = re.compile(r"timed out|callback timeout")
+# error=None, stderr "name: callback timeout" for a ScriptedTool callback, and "resource limit
+# exceeded: execution timeout (50ms)" for a Bash builtin.
+TIMEOUT_TEXT = re.compile(r"timed out|callback timeout|execution timeout")
 
 
 def _search_dir(path: str | None) -> str | None:
@@ -153,6 +164,7 @@ assert result.exit_code == 0, (result.exit_code, result.stderr)
 
 ABANDON_LINES = """\
 result = TOOL.execute_sync("slow")
-timed_out = result.error == "timeout" or re.search("timed out|callback timeout", result.stderr)
+timeout_text = "timed out|callback timeout|execution timeout"
+timed_out = result.error == "timeout" or re.search(timeout_text, result.stderr)
 assert result.exit_code == 1 and timed_out, (result.exit_code, result.error, result.stderr)
 """

@@ -13,6 +13,8 @@ from teardown_audit.checks import (
     churn,
     exit_stress,
     fds,
+    own_thread_drop,
+    queued,
     strict_warnings,
     threads,
 )
@@ -31,6 +33,8 @@ AUDIT_CHECKS: dict[str, CheckRunner] = {
     threads.NAME: _no_progress(threads.run),
     fds.NAME: _no_progress(fds.run),
     cancellation.NAME: _no_progress(cancellation.run),
+    queued.NAME: _no_progress(queued.run),
+    own_thread_drop.NAME: _no_progress(own_thread_drop.run),
     exit_stress.NAME: exit_stress.run,
     churn.NAME: _no_progress(churn.run),
     strict_warnings.NAME: strict_warnings.run,

@@ -8,11 +8,12 @@ the drop). A drop that waits for the callback to finish, or leaves it running, f
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from teardown_audit.adapters import SLOW, Adapter
+from teardown_audit.adapters import SLOW, Adapter, Outcome
 from teardown_audit.callbacks import ProbeCallbacks
 from teardown_audit.isolated import CHILD_CHECKS, phase, run_isolated
 from teardown_audit.settings import AuditSettings
@@ -30,8 +31,16 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     handle = adapter.create(callbacks.fast, callbacks.slow, call_timeout)
     phase("the call that abandons the long callback")
     start = time.monotonic()
-    outcome = adapter.call(handle, SLOW)
+    outcome = _call_within(adapter, handle, bound)
     call_time = time.monotonic() - start
+    if outcome is None:
+        # The call outlived its own timeout by far: say so, rather than let the child hang.
+        return failed(
+            NAME,
+            f"timeout not honoured: the call with timeout_seconds={call_timeout:g} had not"
+            f" returned after {call_time:.2f} s (it waits for the callback)",
+            evidence=[f"the long callback started: {callbacks.started.is_set()}"],
+        )
     evidence = [
         f"call with timeout_seconds={call_timeout:g}: {outcome.detail} after {call_time:.3f} s"
     ]
@@ -64,7 +73,8 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
         "cancelled_before_drop_returned": cancelled_by_return,
         "bound": bound,
     }
-    if drop_time > bound:
+    if drop_time > bound or callbacks.finished.is_set():
+        # The callback ran to its end while the drop waited: nobody cancelled it.
         finished = " (it ran to completion)" if callbacks.finished.is_set() else ""
         return failed(
             NAME,
@@ -90,6 +100,18 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     )
 
 
+def _call_within(adapter: Adapter, handle: Any, bound: float) -> Outcome | None:
+    """adapter.call(handle, SLOW) on a helper thread; None when it has not returned in `bound`
+    (the thread is left behind, a daemon: the child process exits with its verdict)."""
+    box: list[Outcome] = []
+    caller = threading.Thread(
+        target=lambda: box.append(adapter.call(handle, SLOW)), name="slow-call", daemon=True
+    )
+    caller.start()
+    caller.join(bound)
+    return box[0] if box else None
+
+
 CHILD_CHECKS[NAME] = check_in_process
 
 
@@ -97,7 +119,9 @@ def run(settings: AuditSettings) -> Verdict:
     params = {
         "bound": settings.cancel_bound,
         "call_timeout": settings.call_timeout,
-        "hold_seconds": settings.hold_seconds,
+        # Below the child's hang bound: a drop that waits for the callback (instead of
+        # cancelling it) returns, and is named, before the child counts as hung.
+        "hold_seconds": min(settings.hold_seconds, settings.child_timeout / 2),
     }
     verdict, _ = run_isolated(
         NAME, settings.target, params, python=settings.python, timeout=settings.child_timeout

@@ -60,7 +60,7 @@ def exit_verdict(
             evidence += ["  " + line for line in run.result.stderr.strip().splitlines()[-8:]]
     first = bad[0]
     argv = [*first.result.argv]
-    repro = reproduce_command(argv)
+    repro = reproduce_command(argv, first.env_delta or None)
     if not flags:  # exit-stress runs the plain interpreter
         script = shlex.quote(scripts[first.label])
         evidence.append(
@@ -74,7 +74,11 @@ def run(settings: AuditSettings, progress: Progress | None = None) -> Verdict:
     scripts = write_exit_scripts(adapter)
     jobs = interleaved_jobs(scripts, settings.exit_runs, settings.python)
     runs = run_many(
-        jobs, workers=settings.workers, timeout=settings.exit_timeout, progress=progress
+        jobs,
+        workers=settings.workers,
+        timeout=settings.exit_timeout,
+        run_env=settings.seeded_env,
+        progress=progress,
     )
     return exit_verdict(NAME, runs, scripts)
 
