@@ -51,10 +51,10 @@ def test_every_scenario_passes_on_the_reference():
     [
         ("v2-drop-with-abandoned-callback", "join_holding_gil", "while holding the GIL"),
         ("v2-drop-with-abandoned-callback", "no_cancel", "instead of cancelling"),
-        ("v4a-threads-joined", "hands_off", "threads not joined"),
+        ("v4a-threads-joined", "hands_off", "not joined"),
         ("v4b-fds-released", "deferred_loop_close", "an asyncio loop not closed"),
         ("queued-calls-rejected", "no_closing_flag", "not rejected"),
-        ("v5-drop-on-own-thread", "join_self", "joining itself"),
+        ("v5-drop-on-own-thread", "join_self", "never torn down"),
         ("v1-first-call", "rendezvous_dispatch", "waiting for the GIL"),
     ],
 )

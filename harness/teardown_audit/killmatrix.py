@@ -84,7 +84,7 @@ CASES: tuple[FaultCase, ...] = (
         "hands_off",
         "V4a: hands-off teardown, no joins, abandoned callbacks run on",
         "threads-joined-on-drop",
-        ("threads not joined",),
+        ("not joined",),
     ),
     FaultCase(
         "deferred_loop_close",
@@ -114,7 +114,7 @@ CASES: tuple[FaultCase, ...] = (
         "join_self",
         "V5: a drop on the tool's own thread joins itself",
         "drop-on-own-thread",
-        ("joining itself",),
+        ("never torn down", "join"),
     ),
 )
 

@@ -83,8 +83,9 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     return failed(
         NAME,
         f"+{thread_count() - baseline} threads still alive {bound:g} s after the last reference"
-        f" was dropped on the target's own thread: its teardown is stuck joining itself"
-        f" ({diagnosis})",
+        f" was dropped on the target's own thread: never torn down (a teardown joining the"
+        f" thread it runs on never returns; a hand-off that does not join leaves them parked;"
+        f" stacks in the evidence; {diagnosis})",
         evidence=evidence,
     )
 

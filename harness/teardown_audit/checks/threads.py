@@ -4,7 +4,9 @@ Churn create → exercise → drop, count live native threads (/proc/self/task) 
 once with automatic GC off and once with gc.collect() after each drop. One-directional: a count
 below the baseline (an unrelated pool reaping an idle thread) is fine, any growth fails. Exact
 mode: when the target exposes counters (teardown_ref.stats()), they must be back to their
-baseline after every drop.
+baseline after every drop. With the probe preloaded (teardown_audit.native), the exact check:
+every thread the target's own library (and its lineage) created in a cycle was joined before
+that cycle's drop returned, immune to other libraries' pools.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 from teardown_audit.adapters import Adapter
 from teardown_audit.checks.cycles import ExerciseFailed, gc_label, measure_cycles
-from teardown_audit.isolated import CHILD_CHECKS, run_isolated
+from teardown_audit.isolated import CHILD_CHECKS
+from teardown_audit.native.exact import Accounting, accounting_for
+from teardown_audit.native.isolated import run_isolated_probed
 from teardown_audit.probes import ThreadInfo, live_threads
 from teardown_audit.settings import AuditSettings
 from teardown_audit.verdict import Verdict, errored, failed, passed
@@ -30,6 +34,7 @@ class ThreadRun:
     deltas: list[int]  # live threads after each drop minus baseline
     extra: list[ThreadInfo]  # threads alive after the last drop that were not in the baseline
     counter_drift: dict[str, list[int]]  # counter name → value minus baseline after each drop
+    exact: Accounting | None = None  # per-library windows when the probe is loaded
 
     @property
     def grew(self) -> bool:
@@ -41,7 +46,11 @@ class ThreadRun:
 
 
 def measure_threads(adapter: Adapter, cycles: int, collect: bool) -> ThreadRun:
+    exact = accounting_for(adapter)
+
     def probe() -> tuple[list[ThreadInfo], Mapping[str, int] | None]:
+        if exact is not None:
+            exact.boundary()  # closes the cycle that just dropped, opens the next
         return live_threads(), adapter.counters()
 
     (base_threads, base_counters), after = measure_cycles(adapter, cycles, collect, probe)
@@ -52,7 +61,7 @@ def measure_threads(adapter: Adapter, cycles: int, collect: bool) -> ThreadRun:
     if base_counters is not None:
         for key, start in base_counters.items():
             drift[key] = [(counters or {}).get(key, start) - start for _, counters in after]
-    return ThreadRun(collect, base_threads, deltas, extra, drift)
+    return ThreadRun(collect, base_threads, deltas, extra, drift, exact)
 
 
 def describe_growth(run: ThreadRun) -> str:
@@ -102,6 +111,23 @@ def threads_verdict(no_gc: ThreadRun, with_gc: ThreadRun, cycles: int) -> Verdic
         "counter_drift_without_gc": no_gc.counter_drift,
         "exact_mode": bool(no_gc.counter_drift),
     }
+    probed = [run.exact for run in (no_gc, with_gc) if run.exact is not None]
+    for acct in probed:
+        evidence += acct.evidence()
+        data[f"probe_{gc_label(acct is with_gc.exact).replace(' ', '_')}"] = acct.data()
+    for run in (no_gc, with_gc):
+        reason = run.exact.thread_reason() if run.exact is not None else None
+        if reason is not None:
+            both = no_gc.exact is not None and with_gc.exact is not None
+            other = with_gc if run is no_gc else no_gc
+            gc_note = gc_label(run.collect)
+            if both and other.exact is not None and other.exact.thread_reason():
+                gc_note = "with and without gc.collect()"
+            return failed(NAME, f"{reason} ({gc_note})", evidence=evidence, data=data)
+    if probed:
+        exact += (
+            f"; exact (probe): every thread of {probed[0].name} joined before each drop returned"
+        )
     names = ", ".join(sorted({f"'{t.name}'" for t in (no_gc.extra or with_gc.extra)}))
     named = f" (new: {names})" if names else ""
     if no_gc.grew and with_gc.grew:
@@ -159,7 +185,7 @@ CHILD_CHECKS[NAME] = check_in_process
 
 
 def run(settings: AuditSettings) -> Verdict:
-    verdict, _ = run_isolated(
+    verdict, _ = run_isolated_probed(
         NAME,
         settings.target,
         {"cycles": settings.thread_cycles},
