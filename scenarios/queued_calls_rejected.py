@@ -9,7 +9,7 @@ broken: the queued call starts during teardown, after the caller gave up on it
 from teardown_audit.checks import queued
 from teardown_audit.scenario import broken, correct, target
 
-verdict = queued.check_in_process(target(), {"call_timeout": 0.05, "bound": 5.0})
+verdict = queued.check_in_process(target(), {"call_timeout": 0.5, "bound": 5.0})
 if not verdict.ok:
     broken(verdict.reason)
 correct(verdict.reason)

@@ -11,7 +11,7 @@ from teardown_audit.checks import cancellation
 from teardown_audit.scenario import broken, correct, target
 
 # The callback would sleep 3 s: a drop that waits for it instead of cancelling is named as such.
-params = {"bound": 5.0, "call_timeout": 0.05, "hold_seconds": 3.0}
+params = {"bound": 5.0, "call_timeout": 0.5, "hold_seconds": 3.0}
 verdict = cancellation.check_in_process(target(), params)
 if not verdict.ok:
     broken(verdict.reason)

@@ -10,7 +10,7 @@ broken: the teardown joins the thread it runs on: threads stay, stuck on each ot
 from teardown_audit.checks import own_thread_drop
 from teardown_audit.scenario import broken, correct, target
 
-verdict = own_thread_drop.check_in_process(target(), {"bound": 5.0, "call_timeout": 0.05})
+verdict = own_thread_drop.check_in_process(target(), {"bound": 5.0, "call_timeout": 0.5})
 if not verdict.ok:
     broken(verdict.reason)
 correct(verdict.reason)

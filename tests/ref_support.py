@@ -23,6 +23,10 @@ ABANDONED_SECONDS = 30.0
 DROP_BOUND = 1.0
 # How long to wait for a detached hand-off shutdown (the one non-synchronous path).
 HANDOFF_BOUND = 10.0
+# A timeout meant to abandon a callback that is already running: the callback must have started
+# first, and a fresh per-execution worker (thread, attach, new event loop) can take tens of ms
+# on a loaded 2-core machine. Callbacks that are abandoned sleep much longer than this.
+ABANDON_TIMEOUT = 0.5
 
 OWN_COUNTERS = ("tools", "workers", "pool_threads", "open_loops", "inflight", "executions")
 

@@ -14,10 +14,19 @@ import warnings
 
 import pytest
 import teardown_ref
-from ref_support import HANDOFF_BOUND, assert_all_released, fd_count, run_python, wait_for
+from ref_support import (
+    ABANDON_TIMEOUT,
+    HANDOFF_BOUND,
+    assert_all_released,
+    fd_count,
+    run_python,
+    wait_for,
+)
 
 # Long enough to be told apart from a cancelled callback, short enough for a test.
 SHORT_CALLBACK = 0.3
+# Outlives ABANDON_TIMEOUT: the call times out while the callback runs.
+ABANDONED_CALLBACK = 4 * ABANDON_TIMEOUT
 # A bound for the faults that hang: a healthy run of the same script takes ~0.1 s.
 HANG_BOUND = 5.0
 
@@ -97,10 +106,11 @@ def test_ignore_timeout_waits_for_the_callback(fault):
 @pytest.mark.parametrize("name", ["no_cancel", "no_registry"])
 def test_drop_without_cancellation_lets_the_callback_finish(fault, name):
     fault(name)
-    callback = Recorder()
-    tool = teardown_ref.ScriptedTool("nc", timeout_seconds=0.01)
+    callback = Recorder(ABANDONED_CALLBACK)
+    tool = teardown_ref.ScriptedTool("nc", timeout_seconds=ABANDON_TIMEOUT)
     tool.add_tool("slow", "", callback)
     assert tool.execute_sync("slow").error == "timeout"
+    assert callback.started, "the callback had not started when the call timed out"
     del tool  # joins, but only once the callback ran to its end
     assert callback.finished.is_set() and not callback.cancelled.is_set()
     assert_all_released("after the uncancelled drop")
@@ -108,10 +118,11 @@ def test_drop_without_cancellation_lets_the_callback_finish(fault, name):
 
 def test_hands_off_leaves_threads_running_after_the_drop(fault):
     fault("hands_off")
-    callback = Recorder()
-    tool = teardown_ref.ScriptedTool("v4a", timeout_seconds=0.01)
+    callback = Recorder(ABANDONED_CALLBACK)
+    tool = teardown_ref.ScriptedTool("v4a", timeout_seconds=ABANDON_TIMEOUT)
     tool.add_tool("slow", "", callback)
     assert tool.execute_sync("slow").error == "timeout"
+    assert callback.started, "the callback had not started when the call timed out"
     del tool
     stats = teardown_ref.stats()
     assert stats["workers"] == 1 and stats["inflight"] == 1, stats

@@ -15,6 +15,7 @@ import time
 import pytest
 import teardown_ref
 from ref_support import (
+    ABANDON_TIMEOUT,
     ABANDONED_SECONDS,
     DROP_BOUND,
     HANDOFF_BOUND,
@@ -116,10 +117,12 @@ def test_fds_stable_over_20_cycles(kind):
 def test_abandoned_callback_is_cancelled_by_the_drop(kind):
     callback = Abandoned()
     if kind == "scripted":
-        tool = teardown_ref.ScriptedTool("abandon", timeout_seconds=0.05)
+        tool = teardown_ref.ScriptedTool("abandon", timeout_seconds=ABANDON_TIMEOUT)
         tool.add_tool("long", "", callback)
     else:
-        tool = teardown_ref.Bash(custom_builtins={"long": callback}, timeout_seconds=0.05)
+        tool = teardown_ref.Bash(
+            custom_builtins={"long": callback}, timeout_seconds=ABANDON_TIMEOUT
+        )
     result = tool.execute_sync("long")
     assert (result.exit_code, result.error) == (1, "timeout")
     assert "timed out" in result.stderr
@@ -135,9 +138,10 @@ def test_abandoned_callback_is_cancelled_by_the_drop(kind):
 
 
 def test_timeout_returns_well_before_the_callback_ends():
-    ended = threading.Event()
+    started, ended = threading.Event(), threading.Event()
 
     async def quarter(params, stdin):
+        started.set()
         try:
             await asyncio.sleep(0.25)
         finally:
@@ -151,13 +155,17 @@ def test_timeout_returns_well_before_the_callback_ends():
     assert not ended.is_set(), "execute_sync waited for the callback despite the timeout"
     assert (result.exit_code, result.error) == (1, "timeout")
     del tool
-    assert ended.is_set()  # cancelled by the drop, so `finally` ran
+    # Started: cancelled by the drop, so `finally` ran. Not started yet (a loaded machine):
+    # rejected by the drop, never to run. Either way nothing of it is left running.
+    assert ended.is_set() == started.is_set()
 
 
 def test_queued_calls_are_rejected_while_closing():
     """Two executions in flight on one Bash loop: the drop cancels one and rejects none late."""
     first, second = Abandoned(), Abandoned()
-    bash = teardown_ref.Bash(custom_builtins={"a": first, "b": second}, timeout_seconds=0.05)
+    bash = teardown_ref.Bash(
+        custom_builtins={"a": first, "b": second}, timeout_seconds=ABANDON_TIMEOUT
+    )
     assert bash.execute_sync("a").error == "timeout"
     assert bash.execute_sync("b").error == "timeout"
     assert teardown_ref.stats()["inflight"] == 2
@@ -222,13 +230,15 @@ def test_last_reference_dropped_inside_a_callback_hands_off():
 
     async def hold_then_drop(ctx):
         own = holder.pop("bash")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(2 * ABANDON_TIMEOUT)  # outlives the call: it is abandoned
         handoffs_before = teardown_ref.stats()["handoffs"]
         del own  # the last reference goes here, on the tool's own thread
         handoffs_seen.append(teardown_ref.stats()["handoffs"] - handoffs_before)
         return "dropped\n"
 
-    bash = teardown_ref.Bash(custom_builtins={"drop": hold_then_drop}, timeout_seconds=0.01)
+    bash = teardown_ref.Bash(
+        custom_builtins={"drop": hold_then_drop}, timeout_seconds=ABANDON_TIMEOUT
+    )
     holder["bash"] = bash
     assert bash.execute_sync("drop").error == "timeout"
     del bash

@@ -18,7 +18,9 @@ class AuditSettings:
     python: str = sys.executable  # interpreter for every child process
     thread_cycles: int = 5  # create → exercise → drop cycles, per gc mode
     fd_cycles: int = 20
-    call_timeout: float = 0.2  # timeout_seconds of a tool whose callback is abandoned
+    # timeout_seconds of a tool whose callback is abandoned: the callback must have started by
+    # then (a fresh worker thread and event loop, tens of ms on a loaded machine).
+    call_timeout: float = 0.5
     hold_seconds: float = 10.0  # how long the abandoned callback sleeps unless cancelled
     cancel_bound: float = 5.0  # drop + CancelledError must happen within this (≈50x normal)
     exit_runs: int = 10  # per exit scenario (clean, abandoned)

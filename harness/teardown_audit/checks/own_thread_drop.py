@@ -24,8 +24,9 @@ from teardown_audit.settings import AuditSettings
 from teardown_audit.verdict import Verdict, errored, failed, passed, skipped
 
 NAME = "drop-on-own-thread"
-# How long the callback holds the object before its frame drops it.
-HOLD_SECONDS = 0.2
+# How long the callback holds the object before its frame drops it, in call timeouts: the call
+# must time out (abandoning the callback) well before the drop.
+HOLD_FACTOR = 2.0
 POLL = 0.01
 
 
@@ -38,8 +39,8 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     if not adapter.supports_timeout:
         return skipped(NAME, f"target {adapter.name!r} cannot abandon a callback (no timeout)")
     bound = float(params.get("bound", 5.0))
-    call_timeout = float(params.get("call_timeout", 0.05))
-    callbacks = ProbeCallbacks(hold_seconds=HOLD_SECONDS)
+    call_timeout = float(params.get("call_timeout", 0.5))
+    callbacks = ProbeCallbacks(hold_seconds=HOLD_FACTOR * call_timeout)
     holder: dict[str, Any] = {}
 
     async def slow_holding_its_object() -> str:
@@ -123,7 +124,7 @@ CHILD_CHECKS[NAME] = check_in_process
 
 
 def run(settings: AuditSettings) -> Verdict:
-    params = {"bound": settings.cancel_bound, "call_timeout": settings.churn_timeout}
+    params = {"bound": settings.cancel_bound, "call_timeout": settings.call_timeout}
     verdict, _ = run_isolated(
         NAME, settings.target, params, python=settings.python, timeout=settings.child_timeout
     )

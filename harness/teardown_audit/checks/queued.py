@@ -19,14 +19,16 @@ from teardown_audit.settings import AuditSettings
 from teardown_audit.verdict import Verdict, errored, failed, passed, skipped
 
 NAME = "queued-calls-rejected"
-# How long the blocking callback holds the loop thread: well past the call timeout.
-BLOCK_SECONDS = 0.3
+# How long the blocking callback holds the loop thread, in call timeouts: past both calls'
+# timeouts (the second call is made after the first timed out and must time out still queued).
+BLOCK_FACTOR = 3.0
 
 
 def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     if not adapter.supports_timeout:
         return skipped(NAME, f"target {adapter.name!r} cannot abandon a callback (no timeout)")
-    call_timeout = float(params.get("call_timeout", 0.05))
+    call_timeout = float(params.get("call_timeout", 0.5))
+    block_seconds = BLOCK_FACTOR * call_timeout
     bound = float(params.get("bound", 5.0))
     probe_started: list[float] = []
     block_done = threading.Event()
@@ -34,7 +36,7 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     # Both async: an async callback runs on the target's loop thread (bashkit runs plain
     # callbacks on the caller's thread), and a blocking call inside one holds that thread.
     async def block() -> str:
-        time.sleep(BLOCK_SECONDS)  # not an await: the loop thread is held
+        time.sleep(block_seconds)  # not an await: the loop thread is held
         block_done.set()
         return "blocked"
 
@@ -62,7 +64,7 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
     drop_time = time.monotonic() - drop_start
     # A target that does not wait for its loop thread may start the queued call later.
     block_done.wait(bound)
-    time.sleep(BLOCK_SECONDS)
+    time.sleep(call_timeout)
     evidence.append(f"drop returned in {drop_time:.3f} s")
     data = {"drop_seconds": drop_time, "queued_call_started": bool(probe_started)}
     if probe_started:
@@ -76,8 +78,8 @@ def check_in_process(adapter: Adapter, params: Mapping[str, Any]) -> Verdict:
         )
     return passed(
         NAME,
-        f"queued call rejected: it never started (drop returned in {drop_time:.3f} s after the"
-        f" blocking callback's {BLOCK_SECONDS:g} s)",
+        f"queued call rejected: it never started (drop returned in {drop_time:.3f} s, waiting"
+        f" for the blocking callback's {block_seconds:g} s)",
         evidence=evidence,
         data=data,
     )
@@ -87,7 +89,7 @@ CHILD_CHECKS[NAME] = check_in_process
 
 
 def run(settings: AuditSettings) -> Verdict:
-    params = {"call_timeout": settings.churn_timeout, "bound": settings.cancel_bound}
+    params = {"call_timeout": settings.call_timeout, "bound": settings.cancel_bound}
     verdict, _ = run_isolated(
         NAME, settings.target, params, python=settings.python, timeout=settings.child_timeout
     )
