@@ -83,8 +83,47 @@ def capture_hang(pid: int) -> HangReport:
     )
     if not threads:
         report.notes.append(f"pid {pid} had no readable /proc/{pid}/task (already gone?)")
+    _add_probe_stacks(pid, report)
     report.capture_seconds = time.monotonic() - start
     return report
+
+
+# A probed process dumps its own threads within milliseconds; beyond this it is not answering.
+PROBE_REPORT_BOUND = 5.0
+
+
+def _add_probe_stacks(pid: int, report: HangReport) -> None:
+    """With the attribution probe loaded in `pid`, its threads write their own backtraces on a
+    signal: native stacks without ptrace, each thread labelled with its creating library. They
+    complete (or, where ptrace is forbidden, replace) what eu-stack/gdb saw."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            probed = "libteardown_probe.so" in f.read()
+    except OSError:
+        return
+    if not probed:
+        return
+    from teardown_audit.native.watchdog import trigger
+
+    try:
+        dump = trigger(pid, bound=PROBE_REPORT_BOUND)
+    except OSError as exc:
+        report.notes.append(f"probe watchdog not triggered: {exc}")
+        return
+    if dump is None:
+        report.notes.append(f"probe watchdog: no report within {PROBE_REPORT_BOUND:g} s")
+        return
+    lines = [f"--- probe (no ptrace): {len(dump.threads)} threads ---"]
+    for t in dump.threads:
+        lines.append(f"thread {t.tid} '{t.name}' created by {t.lineage}")
+        lines += ["  " + frame for frame in t.frames]
+    lines += dump.missing
+    text = "\n".join(lines)
+    if report.native_tool.startswith("none"):
+        report.native_tool = f"probe (no ptrace; {report.native_tool})"
+        report.native_stacks = text
+    else:
+        report.native_stacks += "\n" + text
 
 
 def _package_root() -> str:

@@ -89,7 +89,9 @@ def read_report(path: str, bound: float = REPORT_BOUND) -> NativeReport | None:
     return None
 
 
-def trigger(pid: int, path: str | None = None, sig: int = DEFAULT_SIGNAL) -> NativeReport | None:
+def trigger(
+    pid: int, path: str | None = None, sig: int = DEFAULT_SIGNAL, bound: float = REPORT_BOUND
+) -> NativeReport | None:
     """Ask a probed process for every thread's native stack; the report's path defaults to the
     probe's /tmp/teardown-probe-<pid>.txt."""
     path = path or report_path(pid)
@@ -98,4 +100,4 @@ def trigger(pid: int, path: str | None = None, sig: int = DEFAULT_SIGNAL) -> Nat
     except FileNotFoundError:
         pass
     os.kill(pid, sig)
-    return read_report(path)
+    return read_report(path, bound)
