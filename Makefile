@@ -36,8 +36,8 @@ tools:
 	@command -v eu-stack >/dev/null || (apt-get update -qq && apt-get install -y -qq elfutils gdb >/dev/null)
 
 lint: $(VENV)/.tools
-	$(VPY) -m ruff check harness tests scenarios setup.py
-	$(VPY) -m ruff format --check harness tests scenarios setup.py
+	$(VPY) -m ruff check harness tests scenarios bench setup.py
+	$(VPY) -m ruff format --check harness tests scenarios bench setup.py
 
 test: install lint tools
 	$(VPY) -X dev -W error::ResourceWarning -m pytest $(PYTEST_ARGS)
