@@ -69,6 +69,13 @@ int tr_fault_init_from_env(void)
     return 0;
 }
 
+void tr_chaos_hold(void)
+{
+    if (atomic_load_explicit(&chaos_seed, memory_order_relaxed) != 0) {
+        usleep(atomic_load_explicit(&chaos_max_us, memory_order_relaxed));
+    }
+}
+
 void tr_chaos_delay(const char *site)
 {
     unsigned seed = atomic_load_explicit(&chaos_seed, memory_order_relaxed);

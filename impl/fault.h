@@ -37,5 +37,8 @@ int tr_fault_lookup(const char *name);
 int tr_fault_init_from_env(void);
 /* Timing chaos: a seeded random delay (no-op unless enabled). `site` names the call site. */
 void tr_chaos_delay(const char *site);
+/* Timing chaos: the full maximum delay (no-op unless enabled): after finalization, where the
+ * point is to keep the process alive for late attaches, not to vary an interleaving. */
+void tr_chaos_hold(void);
 
 #endif

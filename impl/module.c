@@ -59,8 +59,9 @@ static PyObject *fault(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(arg))
 }
 
 /* Py_AtExit: runs after the interpreter state is gone. With chaos on, keep the process alive
- * a little longer there: the window in which a late attach crashes (V3) becomes wide. */
-static void chaos_after_finalize(void) { tr_chaos_delay("after-finalize"); }
+ * for the full chaos maximum there: the window in which a late attach crashes (V3) is then as
+ * wide as the attach delays themselves. */
+static void chaos_after_finalize(void) { tr_chaos_hold(); }
 
 static PyMethodDef module_methods[] = {
     {"set_fault", set_fault, METH_O,
