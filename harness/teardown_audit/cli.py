@@ -25,6 +25,7 @@ from teardown_audit.checks import AUDIT_CHECKS, churn
 from teardown_audit.checks.exit_stress import exit_verdict
 from teardown_audit.exit_runs import kill_children, run_many
 from teardown_audit.report import failure_details, summary_table, write_json, write_junit
+from teardown_audit.sanitizers import cli as sanitize_cli
 from teardown_audit.settings import AuditSettings
 from teardown_audit.verdict import Verdict
 
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scen.add_argument("-n", "--runs", type=positive_int, default=1, help="runs per scenario")
     scen.add_argument("--list", action="store_true", help="print the catalogue (markdown) and exit")
+
+    sanitize_cli.add_parser(sub)
 
     churn_p = sub.add_parser("churn", help="concurrent churn under the hang watchdog")
     _add_target(churn_p)
@@ -306,6 +309,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "scenarios": cmd_scenarios,
+    "sanitize": sanitize_cli.main,
     "killmatrix": cmd_killmatrix,
     "exit-stress": cmd_exit_stress,
     "churn": cmd_churn,
