@@ -27,7 +27,8 @@ RUN_BOUND = 120.0  # ~0.2 s per cycle here; a bound only
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("embed") / "teardown-embed")
-    python = os.path.join(sys.base_prefix, "bin", "python{}.{}".format(*sys.version_info[:2]))
+    # The base interpreter itself (python3.11d for a debug venv): its libpython has its ABI.
+    python = getattr(sys, "_base_executable", sys.executable)
     result = run_bounded(
         ["bash", os.path.join(C_DIR, "build_embed.sh"), python, out,
          os.path.join(C_DIR, "embed.c")],

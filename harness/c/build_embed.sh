@@ -6,7 +6,8 @@
 set -euo pipefail
 py=$1 out=$2 src=$3
 ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-cfg=$(dirname "$py")/python$ver-config
+abi=$("$py" -c 'import sys; print(sys.abiflags)')  # "d" for a debug build: libpython3.Xd
+cfg=$(dirname "$py")/python$ver$abi-config
 if [ -x "$cfg" ]; then
     cflags=$("$cfg" --includes)
     ldflags="$("$cfg" --embed --ldflags)"
@@ -16,8 +17,8 @@ else
 fi
 libdir=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 shared=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("Py_ENABLE_SHARED") or 0)')
-if [ ! -e "$libdir/libpython$ver.so" ] && [ ! -e "$libdir/libpython$ver.a" ]; then
-    echo "no libpython$ver.so or .a in $libdir (Py_ENABLE_SHARED=$shared)" >&2
+if [ ! -e "$libdir/libpython$ver$abi.so" ] && [ ! -e "$libdir/libpython$ver$abi.a" ]; then
+    echo "no libpython$ver$abi.so or .a in $libdir (Py_ENABLE_SHARED=$shared)" >&2
     exit 1
 fi
 # -Werror only on our code's warnings; Python.h of old versions is clean with these flags.

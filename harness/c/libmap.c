@@ -23,6 +23,10 @@ __thread int tp_self_slot __attribute__((tls_model("initial-exec"))) = -1;
 static __thread int cached_tid __attribute__((tls_model("initial-exec")));
 static uintptr_t main_base;
 static int main_base_known;
+/* The object defining Py_Initialize: libpython, or the executable of a static interpreter
+ * (Debian's python3.11d, non-PIE, where dlpi_addr and dli_fbase of the executable differ). */
+static uintptr_t python_base;
+static int python_base_known;
 static char host_extra[512];
 
 int tp_gettid(void)
@@ -48,6 +52,12 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *data)
 void tp_libmap_init(void)
 {
     dl_iterate_phdr(first_object, NULL);
+    Dl_info python;
+    void *init = dlsym(RTLD_DEFAULT, "Py_Initialize");
+    if (init != NULL && dladdr(init, &python) != 0) {
+        python_base = (uintptr_t)python.dli_fbase;
+        python_base_known = 1;
+    }
     const char *extra = getenv("TEARDOWN_PROBE_HOST");
     if (extra != NULL) {
         strncpy(host_extra, extra, sizeof(host_extra) - 1);
@@ -144,8 +154,9 @@ int tp_lib_for_addr(const void *addr)
         exe[n > 0 ? n : 0] = '\0';
         path = exe;
     }
-    return tp_lib_add(q.base, q.lo, q.hi, path, is_host_path(path, q.base),
-                      is_transparent_path(path));
+    int host = is_host_path(path, q.base) ||
+               (python_base_known && (uintptr_t)info.dli_fbase == python_base);
+    return tp_lib_add(q.base, q.lo, q.hi, path, host, is_transparent_path(path));
 }
 
 int tp_lib_of_address(const void *addr) { return tp_lib_for_addr(addr); }

@@ -88,6 +88,16 @@ def capture_hang(pid: int) -> HangReport:
     return report
 
 
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}
+
+
 # A probed process dumps its own threads within milliseconds; beyond this it is not answering.
 PROBE_REPORT_BOUND = 5.0
 
@@ -103,10 +113,13 @@ def _add_probe_stacks(pid: int, report: HangReport) -> None:
         return
     if not probed:
         return
-    from teardown_audit.native.watchdog import trigger
+    from teardown_audit.native.watchdog import read_report, report_path, trigger
 
+    # The probe writes where the process was told to (TEARDOWN_PROBE_REPORT); a report already
+    # there (its own deadline dump) is the earlier, better one: read it rather than overwrite it.
+    path = _environ(pid).get("TEARDOWN_PROBE_REPORT") or report_path(pid)
     try:
-        dump = trigger(pid, bound=PROBE_REPORT_BOUND)
+        dump = read_report(path, bound=0.05) or trigger(pid, path, bound=PROBE_REPORT_BOUND)
     except OSError as exc:
         report.notes.append(f"probe watchdog not triggered: {exc}")
         return
