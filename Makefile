@@ -12,7 +12,7 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 SOURCES := pyproject.toml setup.py $(wildcard impl/*.c impl/*.h) $(shell find harness -name '*.py' -o -name '*.c' -o -name '*.h' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: all install tools test lint audit killmatrix scenarios clean
+.PHONY: all install tools test test-one lint audit killmatrix scenarios clean
 
 # Each concern's targets live in its own fragment (sanitizers, matrix, bench, ...).
 include $(sort $(wildcard ci/*.mk))
@@ -39,7 +39,12 @@ lint: $(VENV)/.tools
 	$(VPY) -m ruff check harness tests scenarios bench setup.py
 	$(VPY) -m ruff format --check harness tests scenarios bench setup.py
 
-test: install lint tools
+# The suite on PYTHON, then (CI=the same): ThreadSanitizer on one interpreter, the suite on
+# every other installed interpreter (Debian's debug build included), the workflow lint.
+# `make test-one` is the suite on PYTHON alone.
+test: test-one test-tsan-ci test-all-interpreters lint-workflow
+
+test-one: install lint tools
 	$(VPY) -X dev -W error::ResourceWarning -m pytest $(PYTEST_ARGS)
 
 audit: install tools

@@ -106,7 +106,12 @@ helgrind: san-apt
 debug-test: san-apt
 	$(MAKE) --no-print-directory test audit PYTHON=$(SAN_DEBUG_PYTHON) SAN_CI=0
 
-# What `make test` runs: TSan on one interpreter (scenario, ref tests, churn, racy_flag) and the
+# The TSan part alone, for `make test`: the debug interpreter's suite comes from the version
+# matrix there (test-all-interpreters), so it is not run twice.
+test-tsan-ci: san-apt
+	$(call san_tsan_one,$(SAN_CI_PYTHON))
+
+# What `make test` could run instead: TSan on one interpreter (scenario, ref tests, churn, racy_flag) and the
 # debug interpreter's full suite + audit (~9 min on 2 cores). The full matrix is
 # `make tsan asan valgrind`. `make test SAN_CI=0` skips it.
 SAN_CI ?= 1

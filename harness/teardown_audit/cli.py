@@ -24,6 +24,7 @@ from teardown_audit.audit import preflight, run_audit
 from teardown_audit.checks import AUDIT_CHECKS, churn
 from teardown_audit.checks.exit_stress import exit_verdict
 from teardown_audit.exit_runs import kill_children, run_many
+from teardown_audit.matrix import command as matrix_command
 from teardown_audit.report import failure_details, summary_table, write_json, write_junit
 from teardown_audit.sanitizers import cli as sanitize_cli
 from teardown_audit.settings import AuditSettings
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     scen.add_argument("--list", action="store_true", help="print the catalogue (markdown) and exit")
 
     sanitize_cli.add_parser(sub)
+    matrix_command.add_parser(sub)
 
     churn_p = sub.add_parser("churn", help="concurrent churn under the hang watchdog")
     _add_target(churn_p)
@@ -310,6 +312,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "scenarios": cmd_scenarios,
     "sanitize": sanitize_cli.main,
+    "matrix": matrix_command.main,
     "killmatrix": cmd_killmatrix,
     "exit-stress": cmd_exit_stress,
     "churn": cmd_churn,
