@@ -52,6 +52,17 @@ def run_scenario(driver: str, name: str) -> RunResult:
     )
 
 
+# CPython 3.12.1 itself crashes re-initialising _ssl in an embedded interpreter's second cycle
+# (`import asyncio; asyncio.new_event_loop().close()` alone reproduces it; specs/harness-c.md).
+# Strict: the day it passes on 3.12, the marker fails and must go.
+CPYTHON_312_EMBED_CRASH = pytest.mark.xfail(
+    sys.version_info[:2] == (3, 12),
+    reason="CPython 3.12 crashes in _ssl on a second Py_InitializeEx (upstream, not ours)",
+    strict=True,
+)
+
+
+@CPYTHON_312_EMBED_CRASH
 def test_cycles_with_every_tool_dropped_alive_leave_nothing(driver):
     result = run_scenario(driver, "embed_alive")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,6 +71,7 @@ def test_cycles_with_every_tool_dropped_alive_leave_nothing(driver):
     )
 
 
+@CPYTHON_312_EMBED_CRASH
 def test_a_tool_left_to_finalize_is_reported_per_cycle(driver):
     result = run_scenario(driver, "embed_module_level")
     assert result.returncode == 1 and not result.timed_out and result.signal is None
