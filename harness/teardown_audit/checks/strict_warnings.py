@@ -44,9 +44,12 @@ CHILD_CHECKS[SCENARIO] = scenario_in_process
 
 
 def _warning_lines(stderr: str) -> list[str]:
-    return [
+    """Warning lines, the telling ones first: an unclosed event loop names the cause, while the
+    socket warnings it drags along come first or not depending on the Python version."""
+    lines = [
         line.strip() for line in stderr.splitlines() if any(p in line for p in WARNING_PATTERNS)
     ]
+    return sorted(lines, key=lambda line: "event loop" not in line and "EventLoop" not in line)
 
 
 def run(settings: AuditSettings, progress: Callable[[int, int], None] | None = None) -> Verdict:
