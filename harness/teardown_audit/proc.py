@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -128,9 +128,8 @@ def is_python_argv(argv: Sequence[str]) -> bool:
     return name.startswith("python") or (bool(argv) and argv[0] == sys.executable)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is pgid, from /proc."""
-    members = []
+def _proc_stat_fields() -> Iterator[tuple[str, list[str]]]:
+    """(pid, fields of /proc/PID/stat after the comm field) for every readable process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -140,7 +139,13 @@ def group_members(pgid: int) -> list[int]:
         except OSError:
             continue
         # The comm field may contain spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
+        yield entry, stat[stat.rfind(")") + 2 :].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is pgid, from /proc."""
+    members = []
+    for entry, fields in _proc_stat_fields():
         if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry))
     return members
@@ -178,15 +183,7 @@ def kill_group(pgid: int, timeout: float = GROUP_EXIT_TIMEOUT) -> bool:
 def descendants(pid: int) -> list[int]:
     """All live descendants of pid (any process group), children before grandchildren."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
+    for entry, fields in _proc_stat_fields():
         if len(fields) > 1 and fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
     out: list[int] = []
