@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-env",
         metavar="NAME=TEMPLATE",
         help="per exit run variable with {seed} replaced by the run number, e.g. "
-        "TEARDOWN_REF_CHAOS={seed}:20 (seeded timing chaos, reproducible per run)",
+        "TEARDOWN_REF_CHAOS={seed}:100 (seeded timing chaos, reproducible per run)",
     )
 
     stress = sub.add_parser("exit-stress", help="run a script N times and classify each exit")

@@ -98,6 +98,8 @@ def run_many(
         result = run_bounded(argv, timeout=timeout, env={**env, **delta})
         outcome, detail = classify(result)
         with lock:
+            if stop.is_set():  # killed by the interrupt: not a run, and nothing to report
+                raise KeyboardInterrupt
             done += 1
             if progress is not None:
                 progress(done, len(jobs))

@@ -75,7 +75,8 @@ class Adapter(abc.ABC):
 
     def exit_script(self, scenario: str) -> str:
         """Python source of a script that leaves a module-level object alive at interpreter exit:
-        "clean" after a fast call, "abandoned" with the slow callback abandoned by a timeout.
+        "clean" after a fast call, "abandoned" with only the slow callback, abandoned by a
+        timeout (no fast call there: under timing chaos it could outlast the short timeout).
         The default drives this adapter through the harness; override it with a standalone script
         (a better reproduction) when you can."""
         if scenario not in EXIT_SCENARIOS:
