@@ -33,6 +33,20 @@ static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyOb
 }
 #endif
 
+#if PY_VERSION_HEX < 0x030D0000
+/* 3.13's strong-reference lookup. Returns 1 and a new reference in *result, 0 and NULL when
+ * absent, -1 with an exception set. Safe before 3.13: the GIL is always there. */
+static inline int PyDict_GetItemStringRef(PyObject *dict, const char *key, PyObject **result)
+{
+    PyObject *item = PyDict_GetItemString(dict, key); /* borrowed, held under the GIL */
+    *result = item == NULL ? NULL : Py_NewRef(item);
+    return item != NULL;
+}
+/* Critical sections lock an object on free-threaded builds (3.13+) and are no-ops otherwise. */
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+
 /* One interpreter lifetime (module exec to Py_Finalize). The atexit callback sets `exiting`.
  * Refcounted: a thread detached at exit keeps its own lifetime, so it never sees the cleared
  * flag of a later lifetime (embedders that initialize the interpreter again). */

@@ -95,9 +95,14 @@ static int resolve(tr_exec *x, PyObject *callbacks)
         tr_pipeline *pipe = &x->script.pipelines[p];
         for (size_t c = 0; c < pipe->ncommands; c++, i++) {
             const char *name = pipe->commands[c].words[0];
-            PyObject *cb = PyDict_GetItemString(callbacks, name); /* borrowed */
+            /* A strong reference: on a free-threaded build another thread's add_tool may
+             * replace (and free) the value while a borrowed one is being used. */
+            PyObject *cb;
+            if (PyDict_GetItemStringRef(callbacks, name, &cb) < 0) {
+                return -1;
+            }
             x->targets[i] = cb ? T_CALLBACK : builtin_target(name);
-            x->callbacks[i] = cb ? Py_NewRef(cb) : NULL;
+            x->callbacks[i] = cb;
         }
     }
     return 0;
@@ -204,7 +209,8 @@ static void deliver_reported(tr_exec *x)
                                      x->err.data, x->err.len, x->error);
     pthread_mutex_unlock(&x->mu);
     if (result == NULL) {
-        PyErr_WriteUnraisable(x->future);
+        /* Not the future as context: its repr would touch it off its loop's thread. */
+        PyErr_WriteUnraisable(NULL);
         return;
     }
     (void)call_soon_threadsafe(x->loop, &deliver_def, x->future, result);

@@ -139,18 +139,27 @@ static PyObject *bash_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                      Py_TYPE(builtins)->tp_name);
         return NULL;
     }
+    /* Validate and install a private copy: the caller's dict may change meanwhile (another
+     * thread, on a free-threaded build), and a dict subclass could show validation one set of
+     * items and the install another. PyDict_Copy locks the source. */
+    PyObject *snapshot = builtins == NULL || builtins == Py_None ? PyDict_New()
+                                                                 : PyDict_Copy(builtins);
+    if (snapshot == NULL) {
+        return NULL;
+    }
     Py_ssize_t pos = 0;
     PyObject *key, *cb;
-    while (builtins != NULL && builtins != Py_None && PyDict_Next(builtins, &pos, &key, &cb)) {
+    while (PyDict_Next(snapshot, &pos, &key, &cb)) { /* private: nothing else can change it */
         if (check_command_name(key, "builtin name") < 0 || check_callable(cb, key) < 0) {
+            Py_DECREF(snapshot);
             return NULL;
         }
     }
     ToolObject *self = tool_alloc(type, false, timeout);
-    if (self != NULL && builtins != NULL && builtins != Py_None &&
-        PyDict_Update(self->callbacks, builtins) < 0) {
+    if (self != NULL && PyDict_Update(self->callbacks, snapshot) < 0) {
         Py_CLEAR(self);
     }
+    Py_DECREF(snapshot);
     return (PyObject *)self;
 }
 
@@ -168,8 +177,15 @@ static PyObject *tool_add_tool(ToolObject *self, PyObject *args, PyObject *kwarg
                      Py_TYPE(description)->tp_name);
         return NULL;
     }
-    if (PyDict_SetItem(self->callbacks, name, callback) < 0 ||
-        PyDict_SetItem(self->descriptions, name, description) < 0) {
+    /* Both entries as one step: concurrent add_tool calls for one name leave a matching pair. */
+    int rc;
+    Py_BEGIN_CRITICAL_SECTION((PyObject *)self);
+    rc = PyDict_SetItem(self->callbacks, name, callback);
+    if (rc == 0) {
+        rc = PyDict_SetItem(self->descriptions, name, description);
+    }
+    Py_END_CRITICAL_SECTION();
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -305,9 +321,9 @@ static void tool_dealloc(ToolObject *self)
     tr_enter_python();
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-    if (self->weakrefs != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
-    }
+    /* Unconditionally: on a free-threaded build another thread may be unlinking a weakref
+     * (gh-135607); it is a no-op when there are none. */
+    PyObject_ClearWeakRefs((PyObject *)self);
     if (self->engine != NULL) {
         tr_engine_teardown(self->engine);
         self->engine = NULL;

@@ -29,6 +29,8 @@ FAST_SUBSET = [
 def test_fault_is_caught_by_its_check_naming_the_cause(fault, check):
     case = BY_FAULT[fault]
     assert case.expect == check
+    if case.needs_gil and not killmatrix.gil_enabled(sys.executable):
+        pytest.skip("a GIL deadlock; this free-threaded build runs without a GIL")
     result = killmatrix.run_case(case, checks=[check])
     verdict = result.verdicts.get(check, {})
     assert not result.problem, result.problem
@@ -118,3 +120,40 @@ def test_unknown_fault_is_a_usage_error():
     with pytest.raises(ValueError, match="unknown fault 'bogus'"):
         killmatrix.select_cases(["bogus"])
     assert isinstance(killmatrix.select_cases(None)[0], FaultCase)
+
+
+def test_gil_deadlocks_are_not_applicable_without_a_gil(monkeypatch):
+    """On a build without a GIL the GIL-deadlock faults are reported n/a, not run; every
+    other fault still runs and must be caught."""
+    assert {c.fault for c in CASES if c.needs_gil} == {"rendezvous_dispatch", "join_holding_gil"}
+    ran: list[str] = []
+
+    def fake_run_case(case: FaultCase, **kw: object) -> FaultResult:
+        ran.append(case.fault)
+        return _result(case.fault, {case.expect or "strict-warnings": "pass"})
+
+    monkeypatch.setattr(killmatrix, "gil_enabled", lambda python: False)
+    monkeypatch.setattr(killmatrix, "run_case", fake_run_case)
+    matrix = killmatrix.run_matrix([BY_FAULT["join_holding_gil"], BY_FAULT["none"]])
+    assert ran == ["none"]
+    skipped = matrix.results[0]
+    assert skipped.not_applicable and not skipped.caught and matrix.ok
+    row = next(r for r in killmatrix.verdict_table(matrix).splitlines() if "join_holding" in r)
+    assert "| n/a | a GIL deadlock; this build runs without a GIL |" in row
+    assert killmatrix.diagnosis_lines(matrix) == []
+
+    monkeypatch.setattr(killmatrix, "gil_enabled", lambda python: True)
+    ran.clear()
+    killmatrix.run_matrix([BY_FAULT["join_holding_gil"]])
+    assert ran == ["join_holding_gil"]
+
+
+def test_gil_probe_answers_for_this_interpreter_and_rejects_a_broken_one(tmp_path):
+    assert killmatrix.gil_enabled(sys.executable) is bool(
+        getattr(sys, "_is_gil_enabled", lambda: True)()
+    )
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'ModuleNotFoundError: teardown_ref' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(ValueError, match="cannot import teardown_ref: ModuleNotFoundError"):
+        killmatrix.gil_enabled(str(broken))

@@ -458,6 +458,21 @@ def test_kill_matrix_rows_pass_only_when_every_fault_is_caught(tmp_path):
     assert rows["kill:no_cancel"].repro == "env TEARDOWN_REF_FAULT=no_cancel teardown-audit audit"
 
 
+def test_kill_matrix_row_not_applicable_on_this_build_is_a_skip(tmp_path):
+    why = "a GIL deadlock; this build runs without a GIL"
+    records = [kill_record("none", True), kill_record("join_holding_gil", False)]
+    records[1].update(verdicts={}, not_applicable=why)
+    fake_teardown_audit(
+        tmp_path / "venv", f"cat > \"$3\" <<'EOF'\n{json.dumps(records)}\nEOF\nexit 0\n"
+    )
+    rows = {v.check: v for v in killmatrix_step(step_context(tmp_path))}
+    assert {k: v.status for k, v in rows.items()} == {
+        "kill:none": "pass",
+        "kill:join_holding_gil": "skip",
+    }
+    assert rows["kill:join_holding_gil"].reason == f"not applicable: {why}"
+
+
 def test_kill_matrix_without_a_report_is_an_error_row(tmp_path):
     fake_teardown_audit(
         tmp_path / "venv", "echo 'teardown-audit: error: no such command' >&2\nexit 2\n"

@@ -257,6 +257,8 @@ def cmd_killmatrix(args: argparse.Namespace) -> int:
 
     def on_done(result: killmatrix.FaultResult) -> None:
         state = "caught" if result.caught else "NOT CAUGHT"
+        if result.not_applicable:
+            state = f"not applicable ({result.not_applicable})"
         say(f"  {result.case.fault}: {state} ({result.elapsed:.1f} s)")
 
     matrix = killmatrix.run_matrix(cases, on_done=on_done)
@@ -278,6 +280,7 @@ def cmd_killmatrix(args: argparse.Namespace) -> int:
                         "elapsed": r.elapsed,
                         "repro": r.repro,
                         "problem": r.problem,
+                        "not_applicable": r.not_applicable,
                     }
                     for r in matrix.results
                 ],

@@ -52,6 +52,9 @@ class FaultCase:
     cause: tuple[str, ...] = ()  # the diagnosis must contain each of these
     seed_env: str = ""
     note: str = ""
+    # A deadlock over the GIL itself: on a build running without one (3.13t/3.14t) the bug
+    # cannot happen as such, and the row is not applicable there.
+    needs_gil: bool = False
 
 
 CASES: tuple[FaultCase, ...] = (
@@ -67,12 +70,14 @@ CASES: tuple[FaultCase, ...] = (
         "V1: first-call deadlock, rendezvous dispatch holding the GIL",
         "threads-joined-on-drop",
         ("hang", "waiting for the GIL"),
+        needs_gil=True,
     ),
     FaultCase(
         "join_holding_gil",
         "V2: dealloc joins the pool holding the GIL (TM-PY-030, bashkit #2007)",
         "bounded-cancellation",
         ("hang", "joining", "while holding the GIL"),
+        needs_gil=True,
     ),
     FaultCase(
         "attach_at_exit",
@@ -128,11 +133,12 @@ class FaultResult:
     elapsed: float
     repro: str
     problem: str = ""  # the audit process itself failed (no JSON)
+    not_applicable: str = ""  # why this fault was not run on this interpreter
 
     @property
     def caught(self) -> bool:
         """The expected check failed, naming the cause (for "none": every check passed)."""
-        if self.problem:
+        if self.problem or self.not_applicable:
             return False
         if not self.case.expect:
             return all(v["status"] in ("pass", "skip") for v in self.verdicts.values())
@@ -148,7 +154,7 @@ class FaultResult:
     def cell(self, check: str) -> str:
         verdict = self.verdicts.get(check)
         if verdict is None:
-            return "?"
+            return "n/a" if self.not_applicable else "?"
         mark = {"pass": "·", "fail": "✗", "error": "E", "skip": "s"}[verdict["status"]]
         return f"**{mark}**" if check == self.case.expect else mark
 
@@ -159,7 +165,23 @@ class KillMatrix:
 
     @property
     def ok(self) -> bool:
-        return bool(self.results) and all(r.caught for r in self.results)
+        return bool(self.results) and all(r.caught or r.not_applicable for r in self.results)
+
+
+GIL_PROBE = "import sys, teardown_ref; print(int(getattr(sys, '_is_gil_enabled', lambda: 1)()))"
+GIL_PROBE_BOUND = 60.0
+
+
+def gil_enabled(python: str) -> bool:
+    """Whether `python` runs with a GIL once teardown_ref is imported (False only on a
+    free-threaded build that keeps it off); ValueError if it cannot say."""
+    result = run_bounded([python, "-c", GIL_PROBE], timeout=GIL_PROBE_BOUND)
+    answer = (result.stdout or "").strip()
+    if result.timed_out or result.returncode != 0 or answer not in ("0", "1"):
+        tail = (result.stderr or "").strip().splitlines()[-1:]
+        said = tail[0] if tail else f"printed {answer!r}"
+        raise ValueError(f"{python} cannot import teardown_ref: {said}")
+    return answer == "1"
 
 
 def run_case(
@@ -200,8 +222,14 @@ def run_matrix(
     on_done: Callable[[FaultResult], None] | None = None,
 ) -> KillMatrix:
     matrix = KillMatrix()
+    has_gil = gil_enabled(python)
     for case in cases:
-        result = run_case(case, python=python)
+        if case.needs_gil and not has_gil:
+            result = FaultResult(
+                case, {}, 0.0, "", not_applicable="a GIL deadlock; this build runs without a GIL"
+            )
+        else:
+            result = run_case(case, python=python)
         matrix.results.append(result)
         if on_done is not None:
             on_done(result)
@@ -227,8 +255,9 @@ def verdict_table(matrix: KillMatrix) -> str:
     head = ["fault", "origin", *[SHORT.get(c, c) for c in checks], "caught", "diagnosis names"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in matrix.results:
-        cause = r.problem or (", ".join(f"`{w}`" for w in r.case.cause) or "all checks pass")
-        caught = "yes" if r.caught else "**NO**"
+        cause = r.problem or r.not_applicable
+        cause = cause or (", ".join(f"`{w}`" for w in r.case.cause) or "all checks pass")
+        caught = "n/a" if r.not_applicable else "yes" if r.caught else "**NO**"
         cells = [r.case.fault, r.case.origin, *[r.cell(c) for c in checks], caught, cause]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -249,7 +278,7 @@ def diagnosis_lines(matrix: KillMatrix) -> list[str]:
     lines = []
     for r in matrix.results:
         reason = r.problem or r.verdicts.get(r.case.expect, {}).get("reason", "")
-        if r.case.expect:
+        if r.case.expect and not r.not_applicable:
             lines.append(f"- `{r.case.fault}` → {r.case.expect}: {reason}")
             lines.append(f"  reproduce: `{r.repro}`")
     return lines

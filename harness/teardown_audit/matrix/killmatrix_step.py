@@ -13,7 +13,7 @@ import shlex
 import time
 
 from teardown_audit.matrix.steps import StepContext, run_step, why
-from teardown_audit.verdict import Verdict, errored, failed, passed
+from teardown_audit.verdict import Verdict, errored, failed, passed, skipped
 
 ROW_PREFIX = "kill:"
 
@@ -49,6 +49,8 @@ def _row(raw: dict[str, object]) -> Verdict:
     name = ROW_PREFIX + str(raw["fault"])
     elapsed = float(raw["elapsed"])  # type: ignore[arg-type]
     repro = str(raw.get("repro") or "") or None
+    if raw.get("not_applicable"):
+        return skipped(name, f"not applicable: {raw['not_applicable']}", elapsed=elapsed)
     if raw.get("problem"):
         return errored(name, f"audit did not run: {raw['problem']}", repro=repro, elapsed=elapsed)
     verdicts = raw["verdicts"]
