@@ -6,6 +6,8 @@ Each run is a fresh interpreter under -X dev -W error::ResourceWarning; success 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from ref_support import run_python
 
@@ -95,6 +97,10 @@ def test_module_level_tool_exits_cleanly(script, chaos):
     assert not failures, f"{len(failures)}/{EXIT_RUNS} exits failed:\n" + "\n".join(failures)
 
 
+@pytest.mark.skipif(
+    sys.version_info >= (3, 14),
+    reason="3.14+ hangs a late attach forever instead of crashing (gh-87135): no exit shows it",
+)
 def test_exit_runs_catch_the_v3_fault_under_chaos():
     """The exit test above can fail: with attach_at_exit (no exit flag, threads woken at exit
     attach to clean up), seeded chaos makes the late attach land after the interpreter state

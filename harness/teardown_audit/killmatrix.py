@@ -45,6 +45,15 @@ SHORT = {
 
 
 @dataclass(frozen=True)
+class InterpreterFacts:
+    """What decides whether a fault's row applies: the CPython version, and whether it runs
+    with a GIL once teardown_ref is imported."""
+
+    version: tuple[int, int]
+    gil: bool
+
+
+@dataclass(frozen=True)
 class FaultCase:
     fault: str
     origin: str
@@ -55,6 +64,17 @@ class FaultCase:
     # A deadlock over the GIL itself: on a build running without one (3.13t/3.14t) the bug
     # cannot happen as such, and the row is not applicable there.
     needs_gil: bool = False
+    # The first CPython (major, minor) on which the symptom the check sees no longer exists.
+    gone_in: tuple[int, int] | None = None
+    gone_why: str = ""
+
+    def not_applicable(self, facts: InterpreterFacts) -> str:
+        """Why this fault's row does not apply to that interpreter ("" when it does)."""
+        if self.needs_gil and not facts.gil:
+            return "a GIL deadlock; this build runs without a GIL"
+        if self.gone_in is not None and facts.version >= self.gone_in:
+            return self.gone_why
+        return ""
 
 
 CASES: tuple[FaultCase, ...] = (
@@ -86,6 +106,9 @@ CASES: tuple[FaultCase, ...] = (
         ("signal SIG",),  # SIGSEGV; SIGABRT on a Py_DEBUG build (its gilstate assertion)
         seed_env=CHAOS_SEED_ENV,
         note="per-run chaos seeds; without chaos the crash is rare",
+        gone_in=(3, 14),
+        gone_why="3.14+ hangs a late attach forever instead of crashing (gh-87135), and a "
+        "plain exit does not wait for the hung thread: no exit run can see it",
     ),
     FaultCase(
         "hands_off",
@@ -168,20 +191,29 @@ class KillMatrix:
         return bool(self.results) and all(r.caught or r.not_applicable for r in self.results)
 
 
-GIL_PROBE = "import sys, teardown_ref; print(int(getattr(sys, '_is_gil_enabled', lambda: 1)()))"
-GIL_PROBE_BOUND = 60.0
+FACTS_PROBE = (
+    "import sys, teardown_ref; "
+    "print(*sys.version_info[:2], int(getattr(sys, '_is_gil_enabled', lambda: 1)()))"
+)
+FACTS_PROBE_BOUND = 60.0
 
 
-def gil_enabled(python: str) -> bool:
-    """Whether `python` runs with a GIL once teardown_ref is imported (False only on a
-    free-threaded build that keeps it off); ValueError if it cannot say."""
-    result = run_bounded([python, "-c", GIL_PROBE], timeout=GIL_PROBE_BOUND)
-    answer = (result.stdout or "").strip()
-    if result.timed_out or result.returncode != 0 or answer not in ("0", "1"):
+def interpreter_facts(python: str) -> InterpreterFacts:
+    """`python`'s version, and whether it runs with a GIL once teardown_ref is imported (False
+    only on a free-threaded build that keeps it off); ValueError if it cannot say."""
+    result = run_bounded([python, "-c", FACTS_PROBE], timeout=FACTS_PROBE_BOUND)
+    words = (result.stdout or "").split()
+    if (
+        result.timed_out
+        or result.returncode != 0
+        or len(words) != 3
+        or not all(w.isdigit() for w in words)
+    ):
         tail = (result.stderr or "").strip().splitlines()[-1:]
-        said = tail[0] if tail else f"printed {answer!r}"
+        said = tail[0] if tail else f"printed {' '.join(words)!r}"
         raise ValueError(f"{python} cannot import teardown_ref: {said}")
-    return answer == "1"
+    major, minor, gil = (int(w) for w in words)
+    return InterpreterFacts((major, minor), gil == 1)
 
 
 def run_case(
@@ -222,12 +254,11 @@ def run_matrix(
     on_done: Callable[[FaultResult], None] | None = None,
 ) -> KillMatrix:
     matrix = KillMatrix()
-    has_gil = gil_enabled(python)
+    facts = interpreter_facts(python)
     for case in cases:
-        if case.needs_gil and not has_gil:
-            result = FaultResult(
-                case, {}, 0.0, "", not_applicable="a GIL deadlock; this build runs without a GIL"
-            )
+        why_not = case.not_applicable(facts)
+        if why_not:
+            result = FaultResult(case, {}, 0.0, "", not_applicable=why_not)
         else:
             result = run_case(case, python=python)
         matrix.results.append(result)
