@@ -35,7 +35,7 @@ SAN_RACY_WORKLOAD = -- $$vpy -m teardown_audit churn --target teardown_ref --thr
 	--iterations 50 --repeats 2
 # The ref tests that exercise the correct protocol (the fault tests run faults on purpose).
 SAN_PYTEST = $$vpy -m pytest -q -p no:cacheprovider tests/test_ref_teardown.py \
-	tests/test_ref_api.py tests/test_ref_exit.py -k "not v3_fault"
+	tests/test_ref_api.py tests/test_ref_exit.py tests/test_ref_concurrency.py -k "not v3_fault"
 
 san-apt:
 	@command -v valgrind >/dev/null && test -e $(SAN_DEBUG_PYTHON) \
