@@ -22,7 +22,7 @@ from teardown_audit.sanitizers import (
     run_under,
     verdict_of,
 )
-from teardown_audit.sanitizers.reports import parse_sanitizer_text
+from teardown_audit.sanitizers.reports import Frame, Report, Section, parse_sanitizer_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKEN = os.path.join(ROOT, "tests", "targets", "sanitizer")
@@ -179,6 +179,30 @@ def test_parser_reads_both_stacks_of_a_race_and_quotes_both_lines(tmp_path):
     verdict = judge("t", "tsan", [report], [ROOT], command_ok=False, command_status="exit 66")
     assert verdict.reason.startswith("1 tsan report(s) (tsan data race x1): impl/ploop.c:327")
     assert " vs impl/ploop.c:81 (maybe_stop): " in verdict.reason
+
+
+def test_interned_string_leaks_are_the_interpreters_not_the_extensions():
+    """3.12.1's memcheck calls the interned names of every extension's methods "definitely
+    lost" (interned strings are immortal there); a plain leak from our code still fails."""
+    init = Frame("PyInit_broken_memory", "broken_memory.c", 77, None)
+    interned = [
+        Frame("malloc", None, None, "vgpreload_memcheck-amd64-linux.so"),
+        Frame("PyUnicode_New", "Objects/unicodeobject.c", 1251, "libpython3.12.so"),
+        Frame("PyUnicode_InternFromString", "Objects/unicodeobject.c", 14845, "libpython3.12.so"),
+        Frame("PyModule_AddFunctions", "Objects/moduleobject.c", 481, "libpython3.12.so"),
+        init,
+    ]
+    plain = [Frame("malloc", None, None, "vgpreload_memcheck-amd64-linux.so"), init]
+    ours = [BROKEN]
+
+    def leak(frames: list[Frame]) -> Report:
+        headline = "150 bytes in 3 blocks are definitely lost"
+        return Report("memcheck", "Leak_DefinitelyLost", headline, [Section(headline, frames)])
+
+    verdict = judge("t", "valgrind", [leak(interned)], ours, command_ok=True, command_status="ok")
+    assert verdict.status == "pass" and verdict.data["unattributed"] == 1, verdict
+    verdict = judge("t", "valgrind", [leak(plain)], ours, command_ok=True, command_status="ok")
+    assert verdict.status == "fail" and verdict.data["reports"] == 1, verdict
 
 
 def test_parser_ignores_text_that_is_not_a_report():

@@ -28,13 +28,19 @@ static PyObject *use_after_free(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(a
     return PyLong_FromLong(sink);
 }
 
+/* Small on purpose: memcheck calls a block "possibly lost" (not an error) when any word of live
+ * memory happens to point inside it. Measured on 3.12.1 with PYTHONMALLOC=malloc: 4 KiB was
+ * possibly lost under pytest's environment, 1 MiB and 16 MiB under a plain shell's, 64 bytes
+ * never (16 environment sizes). */
+#define LEAKED_BYTES 64
+
 static PyObject *leak(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args))
 {
-    char *block = malloc(4096); /* BUG: leaked, the pointer is dropped below */
+    char *block = malloc(LEAKED_BYTES); /* BUG: leaked, the pointer is dropped below */
     if (block == NULL) {
         return PyErr_NoMemory();
     }
-    memset(block, 1, 4096);
+    memset(block, 1, LEAKED_BYTES);
     escape = block;
     escape = NULL;
     Py_RETURN_NONE;
@@ -61,7 +67,7 @@ static PyObject *ok(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args))
 
 static PyMethodDef methods[] = {
     {"use_after_free", use_after_free, METH_NOARGS, "read a freed block"},
-    {"leak", leak, METH_NOARGS, "leak 4096 bytes"},
+    {"leak", leak, METH_NOARGS, "leak 64 bytes"},
     {"bad_shift", bad_shift, METH_NOARGS, "shift by more than the width of int"},
     {"ok", ok, METH_NOARGS, "correct use of a block"},
     {NULL, NULL, 0, NULL},
