@@ -46,13 +46,16 @@ san-apt:
 	      python3.11-venv python3.11-dev >/dev/null)
 
 # One interpreter's TSan runs: $(1) = interpreter.
+# The correct build's three runs under one compiler sanitizer: $(1) = tool, $(2) = suppressions.
+san_protocol_runs = $(SAN_CLI) --tool $(1) --suppressions $(2) --name $(1)-scenario; \
+	$(SAN_CLI) --tool $(1) --suppressions $(2) --reuse-build --name $(1)-ref-tests \
+	  -- $(SAN_PYTEST); \
+	$(SAN_CLI) --tool $(1) --suppressions $(2) --reuse-build --name $(1)-churn \
+	  -- $$vpy -m teardown_audit churn --target teardown_ref --threads 4 --iterations 10
+
 define san_tsan_one
 	set -e; vpy=$(call SAN_VENV,$(1)); \
-	$(SAN_CLI) --tool tsan --suppressions ci/tsan.supp --name tsan-scenario; \
-	$(SAN_CLI) --tool tsan --suppressions ci/tsan.supp --reuse-build --name tsan-ref-tests \
-	  -- $(SAN_PYTEST); \
-	$(SAN_CLI) --tool tsan --suppressions ci/tsan.supp --reuse-build --name tsan-churn \
-	  -- $$vpy -m teardown_audit churn --target teardown_ref --threads 4 --iterations 10; \
+	$(call san_protocol_runs,tsan,ci/tsan.supp); \
 	TEARDOWN_REF_FAULT=racy_flag $(SAN_CLI) --tool tsan --suppressions ci/tsan.supp \
 	  --reuse-build --name tsan-racy-flag --expect-reports \
 	  --expect-quote 'FAULT: unsynchronized' $(SAN_RACY_WORKLOAD)
@@ -60,11 +63,7 @@ endef
 
 define san_asan_one
 	set -e; vpy=$(call SAN_VENV,$(1)); \
-	$(SAN_CLI) --tool asan --suppressions ci/lsan.supp --name asan-scenario; \
-	$(SAN_CLI) --tool asan --suppressions ci/lsan.supp --reuse-build --name asan-ref-tests \
-	  -- $(SAN_PYTEST); \
-	$(SAN_CLI) --tool asan --suppressions ci/lsan.supp --reuse-build --name asan-churn \
-	  -- $$vpy -m teardown_audit churn --target teardown_ref --threads 4 --iterations 10; \
+	$(call san_protocol_runs,asan,ci/lsan.supp); \
 	$(SAN_CLI) --tool asan --source tests/targets/sanitizer \
 	  --build-dir build/sanitizers/asan-canary-$$(basename $$(dirname $$(dirname $$vpy))) \
 	  --name asan-use-after-free --expect-reports -- $$vpy -c "import broken_memory; broken_memory.use_after_free()"
